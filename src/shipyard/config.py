@@ -1,0 +1,115 @@
+"""One settings object, read once in bootstrap and passed down.
+
+Precedence, highest first: ``SHIPYARD_*`` environment variables, ``shipyard.toml`` (the
+file named by ``SHIPYARD_CONFIG``, else ``./shipyard.toml``, else ``$SHIPYARD_HOME/shipyard.toml``),
+then the defaults below. In the toml file the keys are the field names, at top level or
+under ``[shipyard]``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shipyard.errors import ConfigError
+
+ENV_PREFIX = "SHIPYARD_"
+
+
+class Settings(BaseModel):
+    """Everything Shipyard can be told, with safe defaults."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    home: Path = Field(default_factory=lambda: Path("~/.shipyard").expanduser())
+    registry_url: str | None = None
+    """SQLAlchemy URL; default ``sqlite:///$home/registry.db``."""
+    artifacts_url: str | None = None
+    """``file:///path`` or ``s3://bucket/prefix``; default ``file://$home/artifacts``."""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    max_rows: int = Field(default=10_000, ge=1)
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
+    graceful_timeout_seconds: float = Field(default=10.0, ge=0)
+    drain_seconds: float = Field(default=0.0, ge=0)
+    """After SIGTERM: how long /ready answers 503 before the listener closes."""
+    alias_poll_seconds: float = Field(default=1.0, gt=0)
+    inference_threads: int = Field(default=4, ge=1, le=256)
+    log_level: str = "INFO"
+    access_log: bool = True
+
+    @property
+    def resolved_registry_url(self) -> str:
+        return self.registry_url or f"sqlite:///{self.home / 'registry.db'}"
+
+    @property
+    def resolved_artifacts_url(self) -> str:
+        return self.artifacts_url or (self.home / "artifacts").resolve().as_uri()
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @classmethod
+    def load(
+        cls,
+        env: Mapping[str, str] | None = None,
+        *,
+        overrides: Mapping[str, Any] | None = None,
+    ) -> Settings:
+        """Read settings from the environment and shipyard.toml; ``overrides`` win over both."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        toml_path = _find_toml(env)
+        if toml_path is not None:
+            values.update(_read_toml(toml_path))
+        for name in cls.model_fields:
+            key = ENV_PREFIX + name.upper()
+            if key in env and env[key] != "":
+                values[name] = env[key]
+        if overrides:
+            values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            settings = cls(**values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(
+                f"invalid setting {where!r}: {first['msg']}",
+                hint=f"check {ENV_PREFIX}{where.upper()} or shipyard.toml",
+            ) from exc
+        return settings.model_copy(update={"home": settings.home.expanduser()})
+
+
+def _find_toml(env: Mapping[str, str]) -> Path | None:
+    explicit = env.get(ENV_PREFIX + "CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"{ENV_PREFIX}CONFIG names {path}, which is not a file")
+        return path
+    candidates = [Path.cwd() / "shipyard.toml"]
+    home = env.get(ENV_PREFIX + "HOME")
+    candidates.append(Path(home).expanduser() / "shipyard.toml" if home else Path("~/.shipyard/shipyard.toml").expanduser())
+    return next((p for p in candidates if p.is_file()), None)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read {path}: {exc}") from exc
+    section = data.get("shipyard", data)
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [shipyard] must be a table")
+    return {k.replace("-", "_"): v for k, v in section.items() if not isinstance(v, dict)}
