@@ -38,6 +38,7 @@ class Settings(BaseModel):
     port: int = Field(default=8080, ge=0, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    max_upload_bytes: int = Field(default=2 * 1024**3, ge=1024)
     max_rows: int = Field(default=10_000, ge=1)
     request_timeout_seconds: float = Field(default=30.0, gt=0)
     graceful_timeout_seconds: float = Field(default=10.0, ge=0)

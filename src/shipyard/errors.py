@@ -24,6 +24,7 @@ and the CLI exit code are properties of the class and are mapped once, at the ed
     ├── UnsupportedFormat              unsupported_format        422  exit 5
     ├── IntegrityError                 integrity_error           500  exit 6  digest mismatch
     ├── ModelLoadError                 model_load_failed         503  exit 7
+    ├── ModelError                     model_error               500  exit 7  a model raised on valid input
     ├── Unavailable                    unavailable               503  exit 8  not ready, draining
     │   └── Overloaded                 overloaded                503  queue full (Retry-After)
     ├── StorageError                   storage_error             503  exit 9
@@ -182,6 +183,13 @@ class ModelLoadError(ShipyardError):
 
     code = "model_load_failed"
     http_status = 503
+    exit_code = 7
+
+
+class ModelError(ShipyardError):
+    """Raised when a model raises on inputs that passed validation."""
+
+    code = "model_error"
     exit_code = 7
 
 

@@ -1,0 +1,181 @@
+"""``shipyard models``: register, list, show and alias model versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from shipyard.cli import views
+from shipyard.cli.context import cli_state
+from shipyard.cli.inputs import parse_metrics, parse_pairs, parse_params, read_table, split_target
+from shipyard.cli.output import byte_progress, human_size, print_json, short_sha, show
+from shipyard.errors import InvalidRequest
+
+
+@click.group()
+def models() -> None:
+    """Register and inspect model versions."""
+
+
+@models.command()
+@click.argument("name")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--flavor", help="The model format, when detection from the file's content is wrong.")
+@click.option("--sample", "sample_file", metavar="FILE", help="A few input rows (CSV, .npy, .parquet, JSON).")
+@click.option("--training-data", "training_file", metavar="FILE", help="The training data, for lineage.")
+@click.option("--target", metavar="COL", help="The training data's target column (split off).")
+@click.option("--metric", "metrics", multiple=True, metavar="K=V", help="A metric, e.g. accuracy=0.93 (repeat).")
+@click.option("--param", "params", multiple=True, metavar="K=V", help="A training parameter (repeat).")
+@click.option("--tag", "tags", multiple=True, metavar="K=V", help="A tag (repeat).")
+@click.option("--description", default="", help="What this version is.")
+@click.option("--trust-pickle", is_flag=True, help="Allow a pickle/joblib file: loading it runs arbitrary code.")
+@click.option("--trust-type", "trusted_types", multiple=True, metavar="TYPE", help="Trust a type in a skops file.")
+@click.option("--trust-code", is_flag=True, help="Allow importing a Python-class model's code.")
+@click.option("--entry", metavar="module:Class", help="The class of a Python-class model.")
+@click.option("--parent", "parent", type=int, metavar="N", help="The version this one derives from.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON.")
+def register(
+    *,
+    name: str,
+    path: Path,
+    flavor: str | None,
+    sample_file: str | None,
+    training_file: str | None,
+    target: str | None,
+    metrics: tuple[str, ...],
+    params: tuple[str, ...],
+    tags: tuple[str, ...],
+    description: str,
+    trust_pickle: bool,
+    trusted_types: tuple[str, ...],
+    trust_code: bool,
+    entry: str | None,
+    parent: int | None,
+    as_json: bool,
+) -> None:
+    """Register the model file (or Python package directory) PATH as the next version of NAME."""
+    from shipyard.registry.refs import check_model_name
+    from shipyard.sdk.local import register_with
+
+    # Cheap checks first: a typo must not cost a model load.
+    check_model_name(name)
+    options: dict[str, Any] = {
+        "metrics": parse_metrics(metrics),
+        "params": parse_params(params),
+        "tags": parse_pairs(tags, option="--tag"),
+    }
+    if not path.exists():
+        raise InvalidRequest(f"model file not found: {path}", hint="check the path")
+    if target is not None and training_file is None:
+        raise InvalidRequest("--target needs --training-data")
+    sample = read_table(sample_file, what="sample") if sample_file else None
+    training: Any = None
+    if training_file:
+        table = read_table(training_file, what="training data")
+        training = split_target(table, target) if target else table
+    size = path.stat().st_size if path.is_file() else None
+    with cli_state().services() as services, byte_progress(f"uploading {path.name}", size) as progress:
+        version = register_with(
+            services.registry,
+            name,
+            path,
+            sample=sample,
+            training_data=training,
+            progress=progress,
+            flavor=flavor,
+            description=description,
+            trust_pickle=trust_pickle,
+            trusted_types=trusted_types,
+            trust_code=trust_code,
+            entry=entry,
+            parent_version=parent,
+            **options,
+        )
+    if as_json:
+        print_json(version.to_dict())
+        return
+    line = (
+        f"Registered {version.ref} ({version.flavor}, sha256 {short_sha(version.artifact.sha256)}, "
+        f"{human_size(version.artifact.size)})"
+    )
+    if version.unsafe_format:
+        line += " UNSAFE: pickle format, loading it runs code"
+    click.echo(line)
+
+
+@models.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_models(as_json: bool) -> None:
+    """List registered models."""
+    with cli_state().services() as services:
+        store = services.store
+        rows = [(m, [v.version for v in store.list_versions(m.name) if v.unsafe_format]) for m in store.list_models()]
+    if as_json:
+        print_json({"models": [{**m.to_dict(), "unsafe_versions": unsafe} for m, unsafe in rows]})
+        return
+    if not rows:
+        click.echo("No models registered yet. Register one with: shipyard models register NAME PATH")
+        return
+    show(views.models_table(rows))
+
+
+@models.command("show")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show_model(ref: str, as_json: bool) -> None:
+    """Show a model (NAME: its versions) or a version (NAME/VERSION, NAME@ALIAS: its lineage)."""
+    from shipyard.registry.refs import parse_ref
+
+    parsed = parse_ref(ref)
+    with cli_state().services() as services:
+        if parsed.is_latest:
+            model = services.store.get_model(parsed.name)
+            versions = services.store.list_versions(parsed.name)
+            if as_json:
+                print_json({**model.to_dict(), "versions": [v.to_dict() for v in versions]})
+            else:
+                show(*views.model_view(model, versions))
+            return
+        version = services.registry.resolve(parsed)
+    if as_json:
+        print_json(version.to_dict())
+    else:
+        show(*views.version_view(version))
+
+
+@models.command()
+@click.argument("name")
+@click.argument("alias")
+@click.argument("version", required=False)
+@click.option("--delete", is_flag=True, help="Remove the alias instead of setting it.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def alias(name: str, alias: str, version: str | None, delete: bool, as_json: bool) -> None:
+    """Point ALIAS of model NAME at VERSION (or remove it with --delete)."""
+    from shipyard.registry.refs import check_alias, check_model_name, parse_version
+
+    check_model_name(name)
+    check_alias(alias)
+    if delete:
+        if version is not None:
+            raise InvalidRequest("--delete takes no VERSION")
+        with cli_state().services() as services:
+            services.store.delete_alias(name, alias)
+        if as_json:
+            print_json({"model": name, "alias": alias, "deleted": True})
+        else:
+            click.echo(f"Removed {name}@{alias}")
+        return
+    if version is None:
+        raise InvalidRequest("missing VERSION", hint=f"shipyard models alias {name} {alias} VERSION")
+    number = parse_version(version)
+    with cli_state().services() as services:
+        previous = services.store.aliases(name).get(alias)
+        services.store.set_alias(name, alias, number)
+    if as_json:
+        print_json({"model": name, "alias": alias, "version": number, "previous": previous})
+    elif previous is None or previous == number:
+        click.echo(f"{name}@{alias} → {number}")
+    else:
+        click.echo(f"{name}@{alias} → {number} (was {previous})")

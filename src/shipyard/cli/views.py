@@ -1,0 +1,133 @@
+"""Rich renderings of registry records: the model list, a model's versions, a version's lineage."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from shipyard.cli.output import UNSAFE, human_size, short_sha, table, unsafe_mark, when
+from shipyard.registry.types import Model, ModelVersion
+
+
+def _aliases(aliases: Mapping[str, int]) -> str:
+    return ", ".join(f"{a}→{v}" for a, v in sorted(aliases.items())) or "-"
+
+
+def models_table(rows: Sequence[tuple[Model, list[int]]]) -> Table:
+    """One row per model; a model with unsafe (pickle) versions says which."""
+    body = []
+    for model, unsafe in rows:
+        flag = Text(f"{UNSAFE} (v{', v'.join(map(str, unsafe))})", style="bold red") if unsafe else Text("")
+        body.append(
+            [
+                Text(model.name, style="bold"),
+                str(model.latest_version or "-"),
+                _aliases(model.aliases),
+                model.owner or "-",
+                when(model.updated_at),
+                flag,
+            ]
+        )
+    return table(None, ["name", "latest", "aliases", "owner", "updated", ""], body)
+
+
+def model_view(model: Model, versions: Sequence[ModelVersion]) -> list[RenderableType]:
+    facts = _facts(
+        [
+            ("owner", model.owner or "-"),
+            ("created", when(model.created_at)),
+            ("updated", when(model.updated_at)),
+            ("aliases", _aliases(model.aliases)),
+            ("description", model.description or "-"),
+            ("tags", _pairs(model.tags)),
+        ]
+    )
+    rows = [
+        [
+            str(v.version),
+            v.flavor,
+            short_sha(v.artifact.sha256),
+            human_size(v.artifact.size),
+            ", ".join(v.aliases) or "-",
+            v.created_by,
+            when(v.created_at),
+            _metrics_short(v.lineage.metrics),
+            unsafe_mark(v.unsafe_format),
+        ]
+        for v in versions
+    ]
+    grid = table("versions", ["version", "flavor", "sha256", "size", "aliases", "by", "created", "metrics", ""], rows)
+    return [Panel(facts, title=f"[bold]{model.name}[/bold]", title_align="left", expand=False), grid]
+
+
+def version_view(version: ModelVersion) -> list[RenderableType]:
+    """A version's lineage: where its bytes, data, code and environment came from."""
+    lineage = version.lineage
+    data = lineage.training_data
+    facts: list[tuple[str, str | Text]] = [
+        ("artifact", f"sha256 {version.artifact.sha256}"),
+        ("size", f"{human_size(version.artifact.size)} ({version.artifact.size} bytes), {version.artifact.filename}"),
+        ("format", version.flavor),
+        ("aliases", ", ".join(version.aliases) or "-"),
+        (
+            "training data",
+            f"sha256 {data.sha256[:16]}…, {data.rows} rows, {len(data.columns)} columns" if data else "-",
+        ),
+        ("metrics", _pairs(lineage.metrics)),
+        ("params", _pairs(lineage.params)),
+        ("code version", lineage.code_version or "-"),
+        ("environment", _pairs(lineage.environment)),
+        ("created by", version.created_by),
+        ("created", when(version.created_at)),
+        ("parent", str(version.parent_version) if version.parent_version is not None else "-"),
+        ("trusted types", ", ".join(version.trusted_types) or "-"),
+        ("trust code", "yes" if version.trust_code else "no"),
+        ("description", version.description or "-"),
+        ("tags", _pairs(version.tags)),
+    ]
+    if version.unsafe_format:
+        facts.insert(0, ("", Text(f"{UNSAFE}: pickle format, loading it runs arbitrary code", style="bold red")))
+    sig = version.signature
+    inputs = table(
+        f"signature: {len(sig.inputs)} inputs ({sig.kind})",
+        ["input", "dtype", "nullable"],
+        [[f.name, f.dtype, "yes" if f.nullable else ""] for f in sig.inputs],
+    )
+    outputs = table(
+        "outputs", ["output", "dtype", "shape"], [[f.name, f.dtype, str(list(f.shape))] for f in sig.outputs]
+    )
+    panel = Panel(_facts(facts), title=f"[bold]{version.ref}[/bold]", title_align="left", expand=False)
+    return [panel, Group(inputs, outputs)]
+
+
+def _facts(items: Sequence[tuple[str, str | Text]]) -> Table:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold cyan", no_wrap=True)
+    grid.add_column(overflow="fold")
+    for key, value in items:
+        grid.add_row(key, value)
+    return grid
+
+
+def _pairs(values: Mapping[str, Any]) -> str:
+    if not values:
+        return "-"
+    return ", ".join(f"{k}={_scalar(v)}" for k, v in values.items())
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, default=str)
+
+
+def _metrics_short(metrics: Mapping[str, float]) -> str:
+    return ", ".join(f"{k}={v:.3g}" for k, v in list(metrics.items())[:3]) or "-"

@@ -1,0 +1,222 @@
+"""The management API (JSON, described at ``/openapi.json``): models, versions, aliases,
+registration by upload, artifact download.
+
+Blocking registry calls run in a thread so the event loop keeps serving inference.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Route
+
+from shipyard.errors import InvalidRequest, MalformedRequest, UnsupportedMediaType
+from shipyard.fs.paths import check_relative_name
+from shipyard.http.responses import JSONResponse
+from shipyard.http.state import app_state
+from shipyard.registry.refs import check_alias, check_model_name, parse_version
+
+UPLOAD_FIELDS = frozenset(
+    {
+        "flavor",
+        "description",
+        "metrics",
+        "params",
+        "tags",
+        "trust_pickle",
+        "trusted_types",
+        "trust_code",
+        "parent_version",
+    }
+)
+
+
+async def list_models(request: Request) -> Response:
+    state = app_state(request)
+    state.authorize(request, "models.read", "*")
+    models = await run_in_threadpool(state.services.store.list_models)
+    return JSONResponse({"models": [m.to_dict() for m in models]})
+
+
+async def show_model(request: Request) -> Response:
+    name = check_model_name(request.path_params["name"])
+    state = app_state(request)
+    state.authorize(request, "models.read", name)
+    store = state.services.store
+    model = await run_in_threadpool(store.get_model, name)
+    versions = await run_in_threadpool(store.list_versions, name)
+    return JSONResponse({**model.to_dict(), "versions": [_version_summary(v.to_dict()) for v in versions]})
+
+
+async def show_version(request: Request) -> Response:
+    name = check_model_name(request.path_params["name"])
+    version = parse_version(request.path_params["version"])
+    state = app_state(request)
+    state.authorize(request, "models.read", name)
+    record = await run_in_threadpool(state.services.store.get_version, name, version)
+    return JSONResponse(record.to_dict())
+
+
+async def set_alias(request: Request) -> Response:
+    name = check_model_name(request.path_params["name"])
+    alias = check_alias(request.path_params["alias"])
+    state = app_state(request)
+    state.authorize(request, "models.write", name)
+    body = _json_object(await request.body())
+    if set(body) != {"version"}:
+        raise MalformedRequest('the body must be {"version": N}')
+    version = parse_version(body["version"])
+    await run_in_threadpool(state.services.store.set_alias, name, alias, version)
+    await state.manager.refresh()
+    return JSONResponse({"model": name, "alias": alias, "version": version})
+
+
+async def delete_alias(request: Request) -> Response:
+    name = check_model_name(request.path_params["name"])
+    alias = check_alias(request.path_params["alias"])
+    state = app_state(request)
+    state.authorize(request, "models.write", name)
+    await run_in_threadpool(state.services.store.delete_alias, name, alias)
+    return Response(status_code=204)
+
+
+async def register(request: Request) -> Response:
+    """``multipart/form-data`` with an ``artifact`` file, an optional ``sample`` file (CSV or
+    JSON ``{"columns": [...], "data": [...]}``) and optional ``metadata`` (a JSON object)."""
+    name = check_model_name(request.path_params["name"])
+    state = app_state(request)
+    caller = state.authorize(request, "models.write", name)
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise UnsupportedMediaType("upload the model as multipart/form-data with an 'artifact' file part")
+    async with request.form(max_files=3, max_fields=10) as form:
+        artifact = form.get("artifact")
+        if not isinstance(artifact, UploadFile):
+            raise MalformedRequest("the form needs a file part named 'artifact'")
+        unknown = set(form.keys()) - {"artifact", "sample", "metadata"}
+        if unknown:
+            raise MalformedRequest(f"unexpected form parts: {', '.join(sorted(unknown))[:200]}")
+        raw_meta = form.get("metadata")
+        metadata = _json_object(raw_meta.encode() if isinstance(raw_meta, str) else await _read(raw_meta))
+        extra = set(metadata) - UPLOAD_FIELDS
+        if extra:
+            raise MalformedRequest(f"unexpected metadata fields: {', '.join(sorted(extra))[:200]}")
+        sample_part = form.get("sample")
+        sample = _parse_sample(await _read(sample_part)) if sample_part is not None else None
+        filename = check_relative_name(Path(artifact.filename or "model").name or "model")
+        with tempfile.TemporaryDirectory(prefix="shipyard-upload-") as tmp:
+            path = Path(tmp) / filename
+            with path.open("wb") as out:
+                while chunk := await artifact.read(1 << 20):
+                    out.write(chunk)
+            version = await run_in_threadpool(
+                state.services.registry.register,
+                name,
+                path,
+                sample=sample,
+                created_by=caller.subject,
+                **_register_options(metadata),
+            )
+    return JSONResponse(version.to_dict(), status_code=201)
+
+
+async def download_artifact(request: Request) -> Response:
+    name = check_model_name(request.path_params["name"])
+    version = parse_version(request.path_params["version"])
+    state = app_state(request)
+    state.authorize(request, "models.read", name)
+    record, path = await run_in_threadpool(state.services.registry.artifact_path, name, version)
+    return FileResponse(
+        path,
+        filename=record.artifact.filename,
+        media_type="application/octet-stream",
+        headers={"x-shipyard-sha256": record.artifact.sha256},
+    )
+
+
+def _version_summary(version: dict[str, Any]) -> dict[str, Any]:
+    keep = ("version", "flavor", "artifact", "created_by", "created_at", "aliases", "unsafe_format", "description")
+    return {k: version[k] for k in keep}
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    if not body:
+        return {}
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedRequest(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise MalformedRequest("body must be a JSON object")
+    return value
+
+
+async def _read(part: Any) -> bytes:
+    if part is None:
+        return b""
+    if isinstance(part, str):
+        return part.encode()
+    data: bytes = await part.read()
+    return data
+
+
+def _parse_sample(data: bytes) -> Any:
+    stripped = data.lstrip()
+    if stripped.startswith(b"{"):
+        obj = _json_object(stripped)
+        if set(obj) != {"columns", "data"}:
+            raise MalformedRequest('a JSON sample must be {"columns": [...], "data": [[...]]}')
+        import pandas as pd
+
+        return pd.DataFrame(obj["data"], columns=obj["columns"])
+    import pandas as pd
+
+    try:
+        return pd.read_csv(io.BytesIO(data))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MalformedRequest(f"the sample is neither JSON nor CSV: {exc}"[:200]) from exc
+
+
+def _register_options(meta: dict[str, Any]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for key in ("flavor", "description"):
+        if key in meta:
+            if not isinstance(meta[key], str):
+                raise InvalidRequest(f"metadata {key!r} must be a string")
+            options[key] = meta[key]
+    for key in ("metrics", "params", "tags"):
+        if key in meta:
+            if not isinstance(meta[key], dict):
+                raise InvalidRequest(f"metadata {key!r} must be an object")
+            options[key] = meta[key]
+    for key in ("trust_pickle", "trust_code"):
+        if key in meta:
+            if not isinstance(meta[key], bool):
+                raise InvalidRequest(f"metadata {key!r} must be true or false")
+            options[key] = meta[key]
+    if "trusted_types" in meta:
+        types = meta["trusted_types"]
+        if not isinstance(types, list) or not all(isinstance(t, str) for t in types):
+            raise InvalidRequest("metadata 'trusted_types' must be a list of type names")
+        options["trusted_types"] = types
+    if "parent_version" in meta:
+        options["parent_version"] = parse_version(meta["parent_version"])
+    return options
+
+
+routes = [
+    Route("/api/models", list_models, methods=["GET"]),
+    Route("/api/models/{name}", show_model, methods=["GET"]),
+    Route("/api/models/{name}/versions", register, methods=["POST"]),
+    Route("/api/models/{name}/versions/{version}", show_version, methods=["GET"]),
+    Route("/api/models/{name}/versions/{version}/artifact", download_artifact, methods=["GET"]),
+    Route("/api/models/{name}/aliases/{alias}", set_alias, methods=["PUT"]),
+    Route("/api/models/{name}/aliases/{alias}", delete_alias, methods=["DELETE"]),
+]

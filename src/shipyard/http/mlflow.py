@@ -1,0 +1,67 @@
+"""MLflow's scoring protocol: ``POST /invocations`` (the first served model) and
+``POST /models/{name}/invocations``; ``/ping``, ``/health`` and ``/version``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+import shipyard
+from shipyard.errors import Unavailable
+from shipyard.http.state import app_state, log_fields, request_id
+from shipyard.http.v2 import VERSION_HEADER
+from shipyard.protocol import mlflow
+from shipyard.registry.refs import check_model_name
+from shipyard.serving.dataplane import InferenceCall
+
+
+async def invocations(request: Request) -> Response:
+    state = app_state(request)
+    if "name" in request.path_params:
+        name = check_model_name(request.path_params["name"])
+    else:
+        names = state.manager.names()
+        if not names:
+            raise Unavailable("no model is loaded yet")
+        name = names[0]
+    caller = state.authorize(request, "infer", name)
+    served = state.dataplane.resolve(name)
+    inputs = mlflow.decode_mlflow_request(
+        await request.body(), content_type=request.headers.get("content-type"), signature=served.signature
+    )
+    result = await state.dataplane.infer(
+        InferenceCall(
+            model=name,
+            version=None,
+            served=served,
+            inputs=inputs,
+            protocol="mlflow",
+            request_id=request_id(request),
+            caller=caller.subject,
+        )
+    )
+    log_fields(request, model=name, version=result.served.version, rows=result.batch.n_rows)
+    return Response(
+        mlflow.encode_mlflow_response(result.outputs),
+        media_type="application/json",
+        headers={VERSION_HEADER: str(result.served.version)},
+    )
+
+
+async def ping(request: Request) -> Response:
+    ok = app_state(request).dataplane.ready
+    return PlainTextResponse("\n", status_code=200 if ok else 503)
+
+
+async def version(request: Request) -> Response:
+    return PlainTextResponse(shipyard.__version__)
+
+
+routes = [
+    Route("/invocations", invocations, methods=["POST"]),
+    Route("/models/{name}/invocations", invocations, methods=["POST"]),
+    Route("/ping", ping, methods=["GET"]),
+    Route("/health", ping, methods=["GET"]),
+    Route("/version", version, methods=["GET"]),
+]

@@ -1,0 +1,189 @@
+"""Running the app: one process, or N worker processes on one port, with graceful shutdown.
+
+On SIGTERM (or Ctrl-C) a worker first turns readiness to 503 and keeps answering for
+``drain_seconds`` (so a load balancer stops sending), then stops accepting, lets in-flight
+requests finish for up to ``graceful_timeout_seconds``, unloads and exits 0. A second
+signal skips the waiting.
+
+With ``workers > 1`` the parent binds the socket once and starts the workers with it
+(spawn), forwards signals, restarts a worker that dies, and aggregates metrics through
+``prometheus_client``'s multiprocess directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from types import FrameType
+
+import uvicorn
+
+from shipyard.config import Settings
+from shipyard.logs import configure_logging
+from shipyard.monitoring.metrics import MULTIPROC_ENV
+from shipyard.registry.refs import ModelRef
+
+logger = logging.getLogger(__name__)
+
+MAX_RESTARTS = 5
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server with a readiness drain before the listener closes."""
+
+    def __init__(self, config: uvicorn.Config, *, drain_seconds: float, on_drain: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._drain_seconds = drain_seconds
+        self._on_drain = on_drain
+        self._drain_started: float | None = None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # Not recorded in _captured_signals: after a graceful stop the process exits 0
+        # instead of re-raising the signal.
+        if self._drain_started is not None:
+            if self.should_exit:
+                self.force_exit = True
+            self.should_exit = True
+            return
+        self._drain_started = time.monotonic()
+        logger.info("shutdown requested (signal %d): draining", sig)
+        self._on_drain()
+        if self._drain_seconds <= 0:
+            self.should_exit = True
+
+    async def on_tick(self, counter: int) -> bool:
+        if (
+            self._drain_started is not None
+            and not self.should_exit
+            and time.monotonic() - self._drain_started >= self._drain_seconds
+        ):
+            self.should_exit = True
+        return await super().on_tick(counter)
+
+
+def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
+        app,  # type: ignore[arg-type]
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=int(settings.graceful_timeout_seconds) or None,
+        timeout_keep_alive=15,
+        backlog=2048,
+    )
+
+
+def serve_one(settings: Settings, refs: Sequence[ModelRef], sockets: list[socket.socket] | None = None) -> None:
+    """Serve in this process until a signal stops it."""
+    from shipyard.bootstrap import open_services
+    from shipyard.http.app import create_app
+
+    configure_logging(settings.log_level)
+    services = open_services(settings)
+    try:
+        app = create_app(services, refs)
+        state = app.state.shipyard
+
+        def drain() -> None:
+            state.dataplane.draining = True
+
+        server = GracefulServer(uvicorn_config(app, settings), drain_seconds=settings.drain_seconds, on_drain=drain)
+        server.run(sockets=sockets)
+    finally:
+        services.close()
+    # Threads still inside a model call (past the graceful timeout) would keep the
+    # interpreter alive at exit: leave without joining them.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0 if server.started else 3)
+
+
+def _worker_main(settings: Settings, refs: Sequence[ModelRef], sock: socket.socket) -> None:
+    serve_one(settings, refs, sockets=[sock])
+
+
+def serve(settings: Settings, refs: Sequence[ModelRef]) -> None:
+    """Serve ``refs`` with ``settings.workers`` processes on ``settings.host:port``."""
+    if settings.workers == 1:
+        serve_one(settings, refs)
+        return
+    configure_logging(settings.log_level)
+    owned_dir = None
+    if not os.environ.get(MULTIPROC_ENV):
+        owned_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
+        os.environ[MULTIPROC_ENV] = owned_dir
+    sock = uvicorn_config(None, settings).bind_socket()
+    try:
+        _supervise(settings, refs, sock)
+    finally:
+        sock.close()
+        if owned_dir:
+            shutil.rmtree(owned_dir, ignore_errors=True)
+
+
+def _supervise(settings: Settings, refs: Sequence[ModelRef], sock: socket.socket) -> None:
+    from prometheus_client import multiprocess
+
+    ctx = multiprocessing.get_context("spawn")
+    stopping = False
+
+    def start() -> multiprocessing.process.BaseProcess:
+        proc = ctx.Process(target=_worker_main, args=(settings, refs, sock), name="shipyard-worker")
+        proc.start()
+        return proc
+
+    def on_signal(sig: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in workers:
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGTERM)
+
+    workers = [start() for _ in range(settings.workers)]
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    logger.info("started %d workers on %s:%d", settings.workers, settings.host, settings.port)
+    restarts = 0
+    failure: int | None = None
+    try:
+        while True:
+            time.sleep(0.2)
+            alive = [p for p in workers if p.is_alive()]
+            if stopping:
+                if not alive:
+                    break
+                continue
+            for i, proc in enumerate(workers):
+                if proc.is_alive():
+                    continue
+                if proc.pid is not None:
+                    multiprocess.mark_process_dead(proc.pid)
+                if proc.exitcode == 3 or restarts >= MAX_RESTARTS:
+                    logger.error("worker %s exited with %s; stopping", proc.pid, proc.exitcode)
+                    failure = proc.exitcode or 1
+                    on_signal(signal.SIGTERM, None)
+                    break
+                restarts += 1
+                logger.warning("worker %s died (exit %s); starting another", proc.pid, proc.exitcode)
+                workers[i] = start()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        deadline = time.monotonic() + settings.graceful_timeout_seconds + settings.drain_seconds + 5
+        for proc in workers:
+            proc.join(timeout=max(0.1, deadline - time.monotonic()))
+            if proc.is_alive():
+                proc.kill()
+    if failure is not None:
+        raise SystemExit(failure)

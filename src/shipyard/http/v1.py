@@ -1,0 +1,57 @@
+"""KServe V1: ``GET /v1/models``, ``GET /v1/models/{name}``, ``POST /v1/models/{name}:predict``."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shipyard.http.responses import JSONResponse
+from shipyard.http.state import app_state, log_fields, request_id
+from shipyard.http.v2 import VERSION_HEADER
+from shipyard.protocol import v1
+from shipyard.registry.refs import check_model_name
+from shipyard.serving.dataplane import InferenceCall
+
+
+async def list_models(request: Request) -> Response:
+    state = app_state(request)
+    state.authorize(request, "models.read", "*")
+    return JSONResponse({"models": state.manager.names()})
+
+
+async def model_status(request: Request) -> Response:
+    name = check_model_name(request.path_params["name"])
+    state = app_state(request)
+    state.authorize(request, "models.read", name)
+    served = state.dataplane.resolve(name)
+    return JSONResponse(
+        {"name": name, "ready": state.dataplane.ready, "version": str(served.version)},
+        headers={VERSION_HEADER: str(served.version)},
+    )
+
+
+async def predict(request: Request) -> Response:
+    name = check_model_name(request.path_params["name"])
+    state = app_state(request)
+    caller = state.authorize(request, "infer", name)
+    served = state.dataplane.resolve(name)
+    inputs = v1.decode_v1_request(await request.body(), content_type=request.headers.get("content-type"))
+    result = await state.dataplane.infer(
+        InferenceCall(
+            model=name, version=None, served=served, inputs=inputs, protocol="v1", request_id=request_id(request), caller=caller.subject
+        )
+    )
+    log_fields(request, model=name, version=result.served.version, rows=result.batch.n_rows)
+    return Response(
+        v1.encode_v1_response(result.outputs),
+        media_type="application/json",
+        headers={VERSION_HEADER: str(result.served.version)},
+    )
+
+
+routes = [
+    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/v1/models/{name}:predict", predict, methods=["POST"]),
+    Route("/v1/models/{name}", model_status, methods=["GET"]),
+]

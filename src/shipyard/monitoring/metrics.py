@@ -1,0 +1,94 @@
+"""Prometheus metrics for the serving path, on a registry of their own (never the global one).
+
+With several worker processes, ``prometheus_client``'s multiprocess mode is used: each
+worker writes its samples to files in ``PROMETHEUS_MULTIPROC_DIR`` (set by the server
+before the workers start) and ``/metrics`` aggregates them, so any worker answers for all.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from shipyard.serving.events import InferenceFailure, InferenceRecord
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+ROW_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_enabled() -> bool:
+    return bool(os.environ.get(MULTIPROC_ENV))
+
+
+class ServingMetrics:
+    """Counters and histograms by model, version and protocol; models loaded."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ("model", "version", "protocol")
+        self.requests = Counter(
+            "shipyard_inference_requests", "Inference requests answered", labels, registry=self.registry
+        )
+        self.errors = Counter(
+            "shipyard_inference_errors", "Inference requests that failed", (*labels, "code"), registry=self.registry
+        )
+        self.latency = Histogram(
+            "shipyard_inference_latency_seconds",
+            "Time from decoded request to model outputs",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.compute = Histogram(
+            "shipyard_model_compute_seconds",
+            "Time spent inside the model's predict",
+            ("model", "version"),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.rows = Histogram(
+            "shipyard_inference_rows", "Rows per request", ("model", "version"), buckets=ROW_BUCKETS, registry=self.registry
+        )
+        self.models_loaded = Gauge(
+            "shipyard_models_loaded",
+            "Model versions loaded and serving (1) or not (0)",
+            ("model", "version"),
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        self.http_requests = Counter(
+            "shipyard_http_requests", "HTTP requests by route group and status class", ("route", "status"),
+            registry=self.registry,
+        )
+
+    # InferenceObserver
+    def on_inference(self, record: InferenceRecord) -> None:
+        version = str(record.version)
+        self.requests.labels(record.model, version, record.protocol).inc()
+        self.latency.labels(record.model, version, record.protocol).observe(record.duration_seconds)
+        self.compute.labels(record.model, version).observe(record.compute_seconds)
+        self.rows.labels(record.model, version).observe(record.rows)
+
+    def on_failure(self, failure: InferenceFailure) -> None:
+        version = str(failure.version) if failure.version is not None else ""
+        self.errors.labels(failure.model, version, failure.protocol, failure.code).inc()
+
+    # ModelStateObserver
+    def on_model_state(self, model: str, version: int | None, state: str) -> None:
+        if version is None:
+            return
+        self.models_loaded.labels(model, str(version)).set(1 if state == "ready" else 0)
+
+    def observe_http(self, route: str, status: int) -> None:
+        self.http_requests.labels(route, f"{status // 100}xx").inc()
+
+    def render(self) -> bytes:
+        """The exposition text for ``/metrics``, aggregated across workers when there are several."""
+        if multiprocess_enabled():
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+            return generate_latest(registry)
+        return generate_latest(self.registry)

@@ -1,0 +1,149 @@
+"""JSON in and out of numpy, shared by every protocol codec.
+
+Parsing is orjson into Python lists, then one ``np.asarray`` call: numpy does the type
+discovery and the copy in C. The one thing numpy gets wrong for us is booleans: it turns
+``[true, 1.5]`` into ``[1.0, 1.5]`` silently. Checking every element's type would cost a
+Python loop per value, so codecs pre-scan the raw body for ``true``/``false`` (a C-speed
+byte search) and only pay for the element check when a boolean literal can be present.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import orjson
+
+from shipyard.errors import MalformedRequest, ShipyardError
+
+_DUMP_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+JSON_TYPE_NAMES: dict[type, str] = {
+    str: "string",
+    bool: "bool",
+    int: "int",
+    float: "float",
+    type(None): "null",
+    dict: "object",
+    list: "array",
+    bytes: "bytes",
+}
+
+
+def loads_object(body: bytes | memoryview, *, what: str) -> dict[str, Any]:
+    """Parse ``body`` as one JSON object; MalformedRequest if it is not JSON or not an object."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedRequest(f"{what} is not valid JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise MalformedRequest(f"{what} must be a JSON object, not {type_name(value)}")
+    return value
+
+
+def may_hold_bools(body: bytes | memoryview) -> bool:
+    """Whether a JSON body could contain a boolean literal (false positives are harmless)."""
+    raw = body if isinstance(body, bytes) else bytes(body)
+    return b"true" in raw or b"false" in raw
+
+
+def dumps(obj: Any) -> bytes:
+    """Serialize a response; numpy arrays inside must come from ``json_array``."""
+    try:
+        return orjson.dumps(obj, option=_DUMP_OPTIONS)
+    except orjson.JSONEncodeError as exc:
+        raise ShipyardError(f"cannot encode the response as JSON: {exc}") from exc
+
+
+def type_name(value: Any) -> str:
+    return JSON_TYPE_NAMES.get(type(value), type(value).__name__)
+
+
+def check_fields(obj: dict[str, Any], *, allowed: frozenset[str], what: str) -> None:
+    """Refuse keys outside ``allowed``, naming them (a typo should not be silently ignored)."""
+    extra = obj.keys() - allowed
+    if extra:
+        names = ", ".join(repr(k) for k in sorted(extra)[:5])
+        raise MalformedRequest(f"unknown field(s) {names} in {what}", hint=f"allowed: {', '.join(sorted(allowed))}")
+
+
+def infer_array(data: Any, *, where: str, bools_possible: bool) -> np.ndarray:
+    """A numpy array holding JSON ``data`` (nested lists) with the types the JSON had.
+
+    Numbers become int64/uint64/float64, all-boolean data bool, strings an object array of
+    ``str``. Anything numpy would coerce lossily (strings mixed with numbers, booleans mixed
+    with numbers, null) stays an object array of the original values, for the validator to
+    explain. Ragged nesting is a MalformedRequest.
+    """
+    if not isinstance(data, list):
+        raise MalformedRequest(f"{where} must be an array, not {type_name(data)}")
+    try:
+        array = np.asarray(data)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise MalformedRequest(f"{where} is ragged: rows or nested lists differ in length") from exc
+    kind = array.dtype.kind
+    if kind == "U":
+        # numpy stringifies numbers mixed with strings; keep the originals instead.
+        return _object_array(data, array.shape)
+    if kind in "iuf" and bools_possible and array.size:
+        objects = _object_array(data, array.shape)
+        if bool in set(map(type, objects.ravel().tolist())):
+            return objects
+    return array
+
+
+def _object_array(data: list[Any], shape: tuple[int, ...]) -> np.ndarray:
+    # np.asarray(dtype=object) would keep inner lists as objects if it guessed the depth
+    # wrong; building at the shape numpy already discovered avoids that.
+    out = np.empty(shape, dtype=object)
+    out[...] = data
+    return out
+
+
+def json_array(array: np.ndarray, *, name: str, flat: bool) -> Any:
+    """An output array in a form orjson serializes: a C-contiguous native-endian numeric
+    array (orjson's numpy path), or a list for strings and bytes.
+
+    ``flat`` gives the row-major flattening V2 ``data`` uses; otherwise nesting is kept.
+    """
+    kind = array.dtype.kind
+    if kind in "OUS":
+        values = array.ravel() if flat else array
+        if kind == "S":
+            return np.char.decode(values, "utf-8").tolist() if values.size else values.tolist()
+        out = values.tolist()
+        if kind == "O" and values.size and bytes in set(map(type, values.ravel().tolist())):
+            out = _decode_bytes(out, name=name)
+        return out
+    if not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    array = np.ascontiguousarray(array)
+    return array.reshape(-1) if flat else array
+
+
+def _decode_bytes(values: Any, *, name: str) -> Any:
+    if isinstance(values, list):
+        return [_decode_bytes(v, name=name) for v in values]
+    if isinstance(values, bytes):
+        try:
+            return values.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise MalformedRequest(
+                f"output {name!r} holds bytes that are not UTF-8 and cannot be sent as JSON",
+                hint="ask for it as binary data",
+            ) from exc
+    return values
+
+
+def media_type(content_type: str | None) -> str | None:
+    """The lower-cased media type of a Content-Type header value, parameters dropped."""
+    if content_type is None:
+        return None
+    return content_type.split(";", 1)[0].strip().lower() or None
+
+
+def primary_output(outputs: dict[str, np.ndarray]) -> tuple[str, np.ndarray]:
+    """The first output: protocols with a single ``predictions`` field answer with it."""
+    for name, array in outputs.items():
+        return name, array
+    raise ShipyardError("the model returned no outputs")

@@ -1,0 +1,101 @@
+"""The MLflow scoring protocol (``POST /invocations``, as MLflow 2 and 3 serve it).
+
+JSON bodies hold exactly one of ``dataframe_split``, ``dataframe_records``, ``instances`` or
+``inputs``, and optionally ``params`` (a dict handed to the model). ``text/csv`` bodies are
+a header row and data rows (``mlflow_csv``). The answer is ``{"predictions": ...}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shipyard.errors import MalformedRequest, UnsupportedMediaType
+from shipyard.protocol.jsonio import (
+    check_fields,
+    dumps,
+    json_array,
+    loads_object,
+    may_hold_bools,
+    media_type,
+    primary_output,
+    type_name,
+)
+from shipyard.protocol.mlflow_csv import decode_csv
+from shipyard.protocol.tables import decode_column_dict, decode_records, decode_rows, decode_split
+from shipyard.schema.batch import Outputs, RawInput, RawInputs
+from shipyard.schema.signature import Signature
+
+ACCEPTED_MEDIA_TYPES = ("application/json", "text/csv")
+_INPUT_FIELDS = ("dataframe_split", "dataframe_records", "instances", "inputs")
+_FIELDS = frozenset({*_INPUT_FIELDS, "params"})
+# orjson reads UTF-8 only; ASCII is a subset of it.
+_JSON_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+
+
+def decode_mlflow_request(body: bytes, *, content_type: str | None, signature: Signature | None = None) -> RawInputs:
+    """Decode an ``/invocations`` body; ``signature`` types CSV columns (JSON carries its own types)."""
+    kind = media_type(content_type)
+    charset = _charset(content_type)
+    if kind == "text/csv":
+        try:
+            return decode_csv(body, charset=charset or "utf-8", signature=signature)
+        except LookupError as exc:
+            raise UnsupportedMediaType(f"unknown charset {charset!r}") from exc
+    if kind != "application/json":
+        shown = "no Content-Type" if kind is None else f"content type {kind!r}"
+        raise UnsupportedMediaType(f"{shown} is not accepted", hint=f"send one of {', '.join(ACCEPTED_MEDIA_TYPES)}")
+    if charset is not None and charset not in _JSON_CHARSETS:
+        raise UnsupportedMediaType(f"charset {charset!r} is not accepted for JSON", hint="send UTF-8")
+    return _decode_json(body)
+
+
+def _decode_json(body: bytes) -> RawInputs:
+    obj = loads_object(body, what="the request")
+    check_fields(obj, allowed=_FIELDS, what="the request")
+    given = [key for key in _INPUT_FIELDS if key in obj]
+    if len(given) != 1:
+        found = f" (got {', '.join(given)})" if given else ""
+        raise MalformedRequest(f"the request needs exactly one of {', '.join(_INPUT_FIELDS)}{found}")
+    params = obj.get("params", {})
+    if not isinstance(params, dict):
+        raise MalformedRequest(f"'params' must be an object, not {type_name(params)}")
+    key = given[0]
+    value = obj[key]
+    bools = may_hold_bools(body)
+    where = repr(key)
+    items: tuple[RawInput, ...]
+    if key == "dataframe_split":
+        items = (decode_split(value, where=where, bools_possible=bools),)
+    elif key == "dataframe_records":
+        items = decode_records(value, where=where, bools_possible=bools)
+    elif key == "inputs" and isinstance(value, dict):
+        items = decode_column_dict(value, where=where, bools_possible=bools)
+    else:
+        items = decode_rows(value, where=where, bools_possible=bools)
+    return RawInputs(items=items, parameters=params)
+
+
+def _charset(content_type: str | None) -> str | None:
+    if content_type is None:
+        return None
+    for part in content_type.split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "charset":
+            return value.strip().strip('"').lower()
+    return None
+
+
+def encode_mlflow_response(outputs: Outputs) -> bytes:
+    """``{"predictions": ...}`` as MLflow's scoring server writes it.
+
+    MLflow converts the model's return value with ``_get_jsonable_obj`` and dumps it with
+    its numpy-aware encoder: an array becomes a (nested) list; a dict of arrays (a model
+    with several outputs) becomes a dict of lists. One output is therefore a list, several
+    a ``{name: list}`` dict.
+    """
+    if len(outputs) == 1:
+        name, array = primary_output(outputs)
+        predictions: Any = json_array(array, name=name, flat=False)
+    else:
+        predictions = {name: json_array(array, name=name, flat=False) for name, array in outputs.items()}
+    return dumps({"predictions": predictions})

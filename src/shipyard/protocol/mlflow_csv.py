@@ -1,0 +1,105 @@
+"""CSV bodies for MLflow ``/invocations``: a header row of column names, then data rows.
+
+CSV carries no types, so each column is parsed as its signature field's dtype when the
+signature is known (a zip code stays a string) and inferred otherwise (int, then float,
+then true/false, else text). Empty cells are nulls, as pandas reads them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+import numpy as np
+
+from shipyard.errors import MalformedRequest, SignatureMismatch
+from shipyard.schema.batch import RawInput, RawInputs
+from shipyard.schema.signature import FLOAT_DTYPES, Signature
+
+_BOOLS = {"true": True, "false": False}
+
+
+def decode_csv(body: bytes, *, charset: str, signature: Signature | None) -> RawInputs:
+    """One named input per CSV column, typed per ``signature`` where it names the column."""
+    try:
+        text = body.decode(charset)
+    except UnicodeDecodeError as exc:
+        raise MalformedRequest(f"the CSV body is not valid {charset}: {exc.reason} at byte {exc.start}") from exc
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text), strict=True) if row]
+    except csv.Error as exc:
+        raise MalformedRequest(f"the CSV body cannot be parsed: {exc}") from exc
+    if not rows:
+        raise MalformedRequest("the CSV body is empty: it needs a header row of column names")
+    header, data = rows[0], rows[1:]
+    if len(set(header)) != len(header):
+        twice = next(name for name in header if header.count(name) > 1)
+        raise MalformedRequest(f"CSV column {twice!r} appears twice in the header")
+    width = len(header)
+    for number, row in enumerate(data, start=1):
+        if len(row) != width:
+            raise MalformedRequest(f"CSV data row {number} has {len(row)} fields, the header has {width}")
+    dtypes = {}
+    if signature is not None and signature.kind == "columns":
+        dtypes = {spec.name: spec.dtype for spec in signature.inputs}
+    columns: list[Sequence[str]] = list(zip(*data, strict=True)) if data else [() for _ in header]
+    items = [
+        RawInput(name, _column(values, dtypes.get(name), name)) for name, values in zip(header, columns, strict=True)
+    ]
+    return RawInputs(items=tuple(items))
+
+
+def _column(values: Sequence[str], dtype: str | None, name: str) -> np.ndarray:
+    if not values:
+        return np.empty(0)
+    if dtype is None:
+        return _inferred(values)
+    if dtype in ("string", "bytes"):
+        out = np.empty(len(values), dtype=object)
+        out[:] = [(v if dtype == "string" else v.encode("utf-8")) if v else None for v in values]
+        return out
+    if dtype == "bool":
+        try:
+            return np.array([_BOOLS[v.strip().lower()] for v in values], dtype=bool)
+        except KeyError as exc:
+            raise SignatureMismatch(f"column {name!r}: expected bool (true/false), got {exc.args[0]!r}") from exc
+    text = np.array(values, dtype=str)
+    if dtype in FLOAT_DTYPES:
+        # An empty cell is a null: NaN, which the validator passes only for nullable fields.
+        text = np.where(text == "", "nan", text)
+        parsed: type[np.generic] = np.float64
+    else:
+        parsed = np.uint64 if dtype.startswith("uint") else np.int64
+    try:
+        return text.astype(parsed)
+    except (ValueError, OverflowError):
+        bad = next(v for v in values if not _parses(v, parsed))
+        raise SignatureMismatch(f"column {name!r}: expected {dtype}, got {bad!r}") from None
+
+
+def _parses(value: str, parsed: type[np.generic]) -> bool:
+    try:
+        np.array([value if value or parsed is not np.float64 else "nan"]).astype(parsed)
+    except (ValueError, OverflowError):
+        return False
+    return True
+
+
+def _inferred(values: Sequence[str]) -> np.ndarray:
+    text = np.array(values, dtype=str)
+    if "" not in values:
+        try:
+            return text.astype(np.int64)
+        except (ValueError, OverflowError):
+            pass
+    try:
+        return np.where(text == "", "nan", text).astype(np.float64)
+    except ValueError:
+        pass
+    lowered = [v.strip().lower() for v in values]
+    if all(v in _BOOLS for v in lowered):
+        return np.array([_BOOLS[v] for v in lowered], dtype=bool)
+    out = np.empty(len(values), dtype=object)
+    out[:] = [v if v else None for v in values]
+    return out

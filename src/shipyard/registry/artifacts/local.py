@@ -1,0 +1,147 @@
+"""Artifacts as files under one local directory.
+
+Layout::
+
+    <root>/sha256/ab/abcdef...   one file per blob, named by its digest
+    <root>/.tmp/put-*.part       uploads in progress (never read as blobs)
+
+A blob is written to a temp file in ``<root>/.tmp`` (same filesystem, so the rename is
+atomic), fsynced, ``os.replace``d under its final name, and the directory is fsynced, so
+after a crash a final name holds either nothing or the complete bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import BinaryIO
+
+from shipyard.errors import StorageError
+from shipyard.fs.paths import safe_join
+from shipyard.registry.artifacts.base import (
+    ArtifactStore,
+    Progress,
+    blob_key,
+    copy_hashing,
+    integrity_error,
+    not_found,
+)
+from shipyard.registry.types import ArtifactRef
+
+logger = logging.getLogger(__name__)
+
+TEMP_DIR = ".tmp"
+TEMP_PREFIX = "put-"
+TEMP_SUFFIX = ".part"
+# Temp files younger than this may belong to a put running in another process.
+DEFAULT_TEMP_MAX_AGE_SECONDS = 3600.0
+
+
+def _fsync_dir(path: Path) -> None:
+    # Without this the rename itself may not survive a power loss on ext4/xfs.
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover - some filesystems refuse fsync on directories
+        pass
+    finally:
+        os.close(fd)
+
+
+class LocalArtifactStore(ArtifactStore):
+    """A content-addressed store in a local directory."""
+
+    def __init__(self, root: Path, *, temp_max_age_seconds: float = DEFAULT_TEMP_MAX_AGE_SECONDS) -> None:
+        try:
+            Path(root).mkdir(parents=True, exist_ok=True)
+            self.root = Path(root).resolve()
+            self._tmp = safe_join(self.root, TEMP_DIR)
+            self._tmp.mkdir(exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the artifact store at {root}: {exc.strerror or exc}") from exc
+        self.url = self.root.as_uri()
+        self.clean_temp(max_age_seconds=temp_max_age_seconds)
+
+    def clean_temp(self, *, max_age_seconds: float = DEFAULT_TEMP_MAX_AGE_SECONDS) -> int:
+        """Remove temp files left by interrupted puts older than ``max_age_seconds``; return how many."""
+        cutoff = time.time() - max_age_seconds
+        removed = 0
+        for entry in self._tmp.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}"):
+            with contextlib.suppress(OSError):
+                if entry.is_file() and not entry.is_symlink() and entry.stat().st_mtime <= cutoff:
+                    entry.unlink()
+                    removed += 1
+        if removed:
+            logger.info("removed %d stale temp file(s) from the artifact store", removed)
+        return removed
+
+    def blob_path(self, sha256: str) -> Path:
+        """Where the blob with this digest lives (checked to stay inside the root)."""
+        return safe_join(self.root, blob_key(sha256))
+
+    def _put_stream(self, stream: BinaryIO, *, filename: str, progress: Progress | None) -> ArtifactRef:
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=self._tmp)
+        except OSError as exc:
+            raise StorageError(f"cannot write to the artifact store at {self.root}: {exc.strerror or exc}") from exc
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                sha256, size = copy_hashing(stream, out, progress)
+                final = self.blob_path(sha256)
+                if final.is_file() and final.stat().st_size == size:
+                    # Same digest, same size: the bytes are already stored.
+                    logger.debug("artifact %s already stored", sha256)
+                    return ArtifactRef(sha256=sha256, size=size, filename=filename)
+                out.flush()
+                os.fsync(out.fileno())
+            final.parent.mkdir(parents=True, exist_ok=True)
+            self.blob_path(sha256)  # re-check: the directories now exist and could be links
+            os.replace(tmp, final)
+            _fsync_dir(final.parent)
+            _fsync_dir(final.parent.parent)
+            logger.info("stored artifact %s (%d bytes)", sha256, size)
+            return ArtifactRef(sha256=sha256, size=size, filename=filename)
+        except OSError as exc:
+            raise StorageError(f"cannot write to the artifact store at {self.root}: {exc.strerror or exc}") from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    def _check(self, ref: ArtifactRef) -> Path:
+        path = self.blob_path(ref.sha256)
+        try:
+            with path.open("rb") as blob:
+                sha256, size = copy_hashing(blob, None)
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise not_found(ref.sha256, self.url) from exc
+        except OSError as exc:
+            raise StorageError(f"cannot read artifact {ref.sha256} in {self.url}: {exc.strerror or exc}") from exc
+        if sha256 != ref.sha256 or size != ref.size:
+            logger.error("artifact %s is corrupt: found sha256 %s", ref.sha256, sha256)
+            raise integrity_error(ref, found_sha256=sha256, found_size=size, where=self.url)
+        return path
+
+    def fetch(self, ref: ArtifactRef) -> Path:
+        return self._check(ref)
+
+    def verify(self, ref: ArtifactRef) -> None:
+        self._check(ref)
+
+    def exists(self, sha256: str) -> bool:
+        return self.blob_path(sha256).is_file()
+
+    def delete(self, sha256: str) -> None:
+        path = self.blob_path(sha256)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot delete artifact {sha256} in {self.url}: {exc.strerror or exc}") from exc
+        logger.info("deleted artifact %s", sha256)

@@ -1,0 +1,322 @@
+"""Artifacts as objects in an S3-compatible bucket, fetched into a verified local cache.
+
+Keys are ``<prefix>/sha256/ab/abcdef...``. Uploads carry the content's SHA-256 so the
+server itself refuses bytes that do not match the key (``ChecksumSHA256`` on a single
+PUT; per-part SHA-256 checksums plus a re-hash of what was sent on multipart uploads).
+Downloads go to a temp file in the cache directory, are hashed while written, and are
+renamed into place only when the digest matches; a cached copy is re-hashed on every
+``fetch`` and replaced from the bucket if it was damaged.
+
+botocore errors are translated here, once, into ``StorageError``/``ArtifactNotFound``;
+messages name the bucket and key but never echo a botocore message (which may carry
+request details) or credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+import boto3
+import boto3.exceptions
+import botocore.exceptions
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+
+from shipyard.errors import IntegrityError, ShipyardError, StorageError
+from shipyard.fs.paths import check_relative_name, safe_join
+from shipyard.registry.artifacts.base import (
+    CHUNK_SIZE,
+    ArtifactStore,
+    Progress,
+    blob_key,
+    copy_hashing,
+    integrity_error,
+    not_found,
+)
+from shipyard.registry.types import ArtifactRef
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024
+_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+_DENIED_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "403"})
+_DIGEST_CODES = frozenset({"BadDigest", "XAmzContentChecksumMismatch", "XAmzContentSHA256Mismatch", "InvalidDigest"})
+
+
+def _safe_endpoint(endpoint_url: str | None) -> str:
+    """The endpoint without any user:password part, for messages."""
+    if not endpoint_url:
+        return "AWS S3"
+    parts = urlsplit(endpoint_url)
+    host = parts.hostname or "?"
+    return f"{parts.scheme}://{host}:{parts.port}" if parts.port else f"{parts.scheme}://{host}"
+
+
+class _HashingReader:
+    """A read-only, non-seekable view of a stream that hashes what passes through it.
+
+    Being non-seekable makes s3transfer read the parts sequentially, so the digest here is
+    the digest of exactly the bytes that were sent.
+    """
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def read(self, amount: int = -1) -> bytes:
+        chunk = self._stream.read(amount)
+        self._digest.update(chunk)
+        self.size += len(chunk)
+        return chunk
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
+
+
+class S3ArtifactStore(ArtifactStore):
+    """A content-addressed store in an S3 bucket (AWS, MinIO, Ceph, moto...)."""
+
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        cache_dir: Path,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        client: Any = None,
+        multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
+    ) -> None:
+        self.bucket = bucket
+        self.prefix = check_relative_name(prefix) if prefix.strip("/") else ""
+        self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
+        self._endpoint = _safe_endpoint(endpoint_url)
+        self._multipart_threshold = multipart_threshold
+        if client is None:
+            # Path-style addressing: custom endpoints (MinIO, moto, Ceph) rarely have
+            # wildcard DNS for virtual-hosted bucket names.
+            config = Config(
+                s3={"addressing_style": "path"} if endpoint_url else {},
+                retries={"max_attempts": 5, "mode": "standard"},
+                connect_timeout=10,
+                read_timeout=60,
+            )
+            client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
+        self._client = client
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            self._cache = safe_join(cache_dir, "artifacts")
+            self._cache_tmp = safe_join(self._cache, ".tmp")
+            self._cache_tmp.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the artifact cache at {cache_dir}: {exc.strerror or exc}") from exc
+
+    def key(self, sha256: str) -> str:
+        """The object key of the blob with this digest."""
+        key = blob_key(sha256)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _where(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"
+
+    def _translate(self, exc: Exception, op: str, key: str, sha256: str | None = None) -> ShipyardError:
+        where = self._where(key)
+        if isinstance(exc, botocore.exceptions.ClientError):
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", "unknown"))
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+            if code in _MISSING_CODES and sha256 is not None:
+                return not_found(sha256, self.url)
+            if code == "NoSuchBucket":
+                return StorageError(f"S3 {op} of {where} failed: bucket {self.bucket!r} does not exist")
+            if code in _DENIED_CODES:
+                return StorageError(
+                    f"S3 {op} of {where} was denied ({code})",
+                    hint="check the AWS credentials (environment, ~/.aws) and the bucket policy",
+                )
+            if code in _DIGEST_CODES:
+                return IntegrityError(
+                    f"S3 {op} of {where} failed the digest check ({code})",
+                    hint="the bytes changed in transit or the source changed during upload; retry",
+                )
+            return StorageError(f"S3 {op} of {where} failed: {code} (HTTP {status})")
+        if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
+            return StorageError(
+                f"S3 {op} of {where} failed: no usable AWS credentials",
+                hint="set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or configure a profile",
+            )
+        if isinstance(exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectionError):
+            return StorageError(f"S3 {op} of {where} failed: cannot reach {self._endpoint}")
+        return StorageError(f"S3 {op} of {where} failed: {type(exc).__name__}")
+
+    def _head(self, key: str) -> dict[str, Any] | None:
+        try:
+            response: dict[str, Any] = self._client.head_object(Bucket=self.bucket, Key=key)
+        except botocore.exceptions.ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in _MISSING_CODES:
+                return None
+            raise self._translate(exc, "head", key) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise self._translate(exc, "head", key) from exc
+        return response
+
+    def _put_stream(self, stream: BinaryIO, *, filename: str, progress: Progress | None) -> ArtifactRef:
+        # The key is the digest, so the content is hashed before anything is sent.
+        sha256, size = copy_hashing(stream, None)
+        stream.seek(0)
+        key = self.key(sha256)
+        ref = ArtifactRef(sha256=sha256, size=size, filename=filename)
+        head = self._head(key)
+        if head is not None and int(head.get("ContentLength", -1)) == size:
+            logger.debug("artifact %s already stored in %s", sha256, self.url)
+            return ref
+        try:
+            if size <= self._multipart_threshold:
+                self._put_single(stream, key, sha256)
+                if progress is not None:
+                    progress(size)
+            else:
+                self._put_multipart(stream, key, sha256, progress)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, boto3.exceptions.Boto3Error) as exc:
+            raise self._translate(exc, "upload", key) from exc
+        self._check_uploaded(key, sha256, size, multipart=size > self._multipart_threshold)
+        logger.info("stored artifact %s (%d bytes) in %s", sha256, size, self.url)
+        return ref
+
+    def _check_uploaded(self, key: str, sha256: str, size: int, *, multipart: bool) -> None:
+        # Not every S3-compatible server enforces x-amz-checksum-sha256; ask what landed.
+        # A multipart object's checksum is a checksum of part checksums, so there only
+        # the size is compared (the parts were checked, and the sent bytes re-hashed).
+        try:
+            head = self._client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise self._translate(exc, "upload check", key) from exc
+        stored = head.get("ChecksumSHA256")
+        expected = base64.b64encode(bytes.fromhex(sha256)).decode("ascii")
+        checksum_differs = not multipart and stored is not None and stored != expected
+        if int(head.get("ContentLength", -1)) != size or checksum_differs:
+            with contextlib.suppress(botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError):
+                self._client.delete_object(Bucket=self.bucket, Key=key)
+            raise IntegrityError(
+                f"artifact {sha256} did not arrive intact at {self._where(key)}",
+                hint="the upload was removed; retry the registration",
+            )
+
+    def _put_single(self, stream: BinaryIO, key: str, sha256: str) -> None:
+        data = stream.read()
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise IntegrityError(f"the source of artifact {sha256} changed while it was being stored; retry")
+        # The server recomputes SHA-256 and rejects the PUT (BadDigest) if it differs.
+        self._client.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=data,
+            ContentLength=len(data),
+            ChecksumSHA256=base64.b64encode(bytes.fromhex(sha256)).decode("ascii"),
+        )
+
+    def _put_multipart(self, stream: BinaryIO, key: str, sha256: str, progress: Progress | None) -> None:
+        reader = _HashingReader(stream)
+        done = 0
+
+        def on_bytes(amount: int) -> None:
+            nonlocal done
+            done += amount
+            if progress is not None:
+                progress(done)
+
+        config = TransferConfig(
+            multipart_threshold=self._multipart_threshold,
+            multipart_chunksize=max(8 * 1024 * 1024, self._multipart_threshold // 8),
+            use_threads=False,
+        )
+        self._client.upload_fileobj(
+            reader, self.bucket, key, ExtraArgs={"ChecksumAlgorithm": "SHA256"}, Callback=on_bytes, Config=config
+        )
+        if reader.hexdigest() != sha256:
+            # What was sent is not what the key promises: never leave it under this name.
+            self._client.delete_object(Bucket=self.bucket, Key=key)
+            raise IntegrityError(f"the source of artifact {sha256} changed while it was being stored; retry")
+
+    def _download(self, ref: ArtifactRef, dst: BinaryIO | None) -> tuple[str, int]:
+        key = self.key(ref.sha256)
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
+            body = response["Body"]
+            try:
+                return copy_hashing(body, dst)
+            finally:
+                body.close()
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise self._translate(exc, "download", key, ref.sha256) from exc
+
+    def _cached_ok(self, ref: ArtifactRef, path: Path) -> bool:
+        try:
+            with path.open("rb") as cached:
+                sha256, size = copy_hashing(cached, None)
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StorageError(f"cannot read the cached artifact {path}: {exc.strerror or exc}") from exc
+        if sha256 == ref.sha256 and size == ref.size:
+            return True
+        # The cache is only a copy; the bucket is the truth, so fetch it again.
+        logger.warning("cached copy of artifact %s is damaged (sha256 %s); downloading again", ref.sha256, sha256)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return False
+
+    def fetch(self, ref: ArtifactRef) -> Path:
+        path = safe_join(self._cache, blob_key(ref.sha256))
+        if self._cached_ok(ref, path):
+            return path
+        try:
+            self._cache_tmp.mkdir(parents=True, exist_ok=True)  # the cache may have been cleared
+            fd, tmp_name = tempfile.mkstemp(prefix="get-", suffix=".part", dir=self._cache_tmp)
+        except OSError as exc:
+            raise StorageError(f"cannot write to the artifact cache {self._cache}: {exc.strerror or exc}") from exc
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb", buffering=CHUNK_SIZE) as out:
+                sha256, size = self._download(ref, out)
+            if sha256 != ref.sha256 or size != ref.size:
+                logger.error("artifact %s in %s is corrupt: found sha256 %s", ref.sha256, self.url, sha256)
+                raise integrity_error(
+                    ref, found_sha256=sha256, found_size=size, where=self._where(self.key(ref.sha256))
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+            safe_join(self._cache, blob_key(ref.sha256))  # the directories now exist and could be links
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise StorageError(f"cannot write to the artifact cache {self._cache}: {exc.strerror or exc}") from exc
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        return path
+
+    def verify(self, ref: ArtifactRef) -> None:
+        sha256, size = self._download(ref, None)
+        if sha256 != ref.sha256 or size != ref.size:
+            raise integrity_error(ref, found_sha256=sha256, found_size=size, where=self._where(self.key(ref.sha256)))
+
+    def exists(self, sha256: str) -> bool:
+        return self._head(self.key(sha256)) is not None
+
+    def delete(self, sha256: str) -> None:
+        key = self.key(sha256)
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=key)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise self._translate(exc, "delete", key, sha256) from exc
+        with contextlib.suppress(FileNotFoundError):
+            safe_join(self._cache, blob_key(sha256)).unlink()
+        logger.info("deleted artifact %s from %s", sha256, self.url)

@@ -1,0 +1,1 @@
+"""Registry schema revisions, one module per Alembic revision, applied in order."""

@@ -1,0 +1,291 @@
+"""Registering and loading model versions: the one place that ties formats, lineage, the
+artifact store and the registry database together.
+
+Order of a registration, so that a crash never leaves a row pointing at nothing:
+check the name → save/detect the format → refuse what needs trust nobody gave → load it and
+predict on the sample (a version that cannot answer is never registered) → work out the
+signature and lineage → write the blob (atomic) → commit the row.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shipyard.errors import InvalidRequest, ShipyardError, UnsafeFormat
+from shipyard.flavors import catalog
+from shipyard.flavors.base import Flavor, LoadedModel, LoadOptions, SavedModel
+from shipyard.lineage.environment import code_version, environment
+from shipyard.lineage.fingerprint import fingerprint
+from shipyard.lineage.profile import profile
+from shipyard.registry.artifacts.base import ArtifactStore
+from shipyard.registry.refs import ModelRef, check_model_name, parse_ref
+from shipyard.registry.sql.store import RegistryStore
+from shipyard.registry.types import ArtifactRef, Lineage, ModelVersion, VersionDraft
+from shipyard.schema.batch import Batch
+from shipyard.schema.signature import Signature, infer_signature
+from shipyard.schema.examples import example_from_sample, raw_inputs_from_example
+from shipyard.schema.validate import validate_inputs
+
+logger = logging.getLogger(__name__)
+
+EXAMPLE_ROWS = 5
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    model: str
+    version: int
+    artifact: ArtifactRef
+    ok: bool
+    error: str | None = None
+
+
+def current_user() -> str:
+    try:
+        return os.environ.get("SHIPYARD_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def load_options(version: ModelVersion) -> LoadOptions:
+    """What the registrant trusted for ``version``, as the flavor needs it."""
+    return LoadOptions(
+        trusted_types=version.trusted_types,
+        trust_pickle=version.unsafe_format,
+        trust_code=version.trust_code,
+        metadata=version.flavor_metadata,
+    )
+
+
+class RegistryService:
+    """Register, resolve, load and verify model versions."""
+
+    def __init__(self, store: RegistryStore, artifacts: ArtifactStore) -> None:
+        self.store = store
+        self.artifacts = artifacts
+
+    # -- registration -------------------------------------------------------------------
+    def register(
+        self,
+        name: str,
+        source: Any,
+        *,
+        flavor: str | None = None,
+        sample: Any = None,
+        signature: Signature | None = None,
+        training_data: Any = None,
+        target: Any = None,
+        metrics: Mapping[str, float] | None = None,
+        params: Mapping[str, Any] | None = None,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        trust_pickle: bool = False,
+        trusted_types: Sequence[str] = (),
+        trust_code: bool = False,
+        entry: str | None = None,
+        parent_version: int | None = None,
+        created_by: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> ModelVersion:
+        """Register ``source`` (a file, a directory of Python code, or a live model object)
+        as the next version of model ``name``."""
+        check_model_name(name)
+        metric_values = _check_metrics(metrics or {})
+        with tempfile.TemporaryDirectory(prefix="shipyard-register-") as tmp:
+            saved = self._materialize(source, Path(tmp), flavor=flavor, trusted_types=tuple(trusted_types), entry=entry)
+            fmt = catalog.get(saved.flavor)
+            if fmt.unsafe and not trust_pickle:
+                raise UnsafeFormat(
+                    f"{saved.path.name} is a {fmt.name} file: loading it runs arbitrary code",
+                    hint="save the model with skops (sklearn) or its native format; register with --trust-pickle "
+                    "only if you trust where the file came from",
+                )
+            trusted = tuple(dict.fromkeys((*saved.trusted_types, *trusted_types)))
+            needed = [t for t in fmt.required_trust(saved.path) if t not in trusted]
+            if needed:
+                shown = ", ".join(needed[:5]) + (f" and {len(needed) - 5} more" if len(needed) > 5 else "")
+                raise UnsafeFormat(
+                    f"the model file contains types that are not trusted by default: {shown}",
+                    hint="if you trust them, name each with --trust-type TYPE (trusted_types=[...] in Python)",
+                )
+            options = LoadOptions(
+                trusted_types=trusted,
+                trust_pickle=trust_pickle and fmt.unsafe,
+                trust_code=trust_code,
+                metadata=saved.metadata,
+            )
+            loaded = fmt.load(saved.path, options)
+            sig = self._signature(loaded, signature, sample)
+            example = example_from_sample(sig, sample, EXAMPLE_ROWS) if sample is not None else None
+            if example is not None:
+                self._check_answers(loaded, sig, example)
+            lineage = Lineage(
+                training_data=fingerprint(training_data, target) if training_data is not None else None,
+                profile=profile(training_data, target) if training_data is not None else None,
+                metrics=metric_values,
+                params=dict(params or {}),
+                code_version=code_version(),
+                environment=environment(),
+            )
+            artifact = self.artifacts.put(saved.path, filename=_artifact_filename(saved.path), progress=progress)
+            draft = VersionDraft(
+                flavor=fmt.name,
+                artifact=artifact,
+                signature=sig,
+                lineage=lineage,
+                description=description,
+                created_by=created_by or current_user(),
+                parent_version=parent_version,
+                trusted_types=trusted,
+                unsafe_format=fmt.unsafe,
+                trust_code=trust_code,
+                tags=dict(tags or {}),
+                input_example=example,
+                flavor_metadata=dict(saved.metadata),
+            )
+            version = self.store.add_version(name, draft, owner=draft.created_by)
+        logger.info("registered %s (flavor %s, sha256 %s)", version.ref, version.flavor, artifact.sha256[:12])
+        return version
+
+    def _materialize(
+        self, source: Any, tmp: Path, *, flavor: str | None, trusted_types: tuple[str, ...], entry: str | None
+    ) -> SavedModel:
+        """The artifact file to store for ``source``, in its format."""
+        if isinstance(source, str | os.PathLike):
+            path = Path(source)
+            if not path.exists():
+                raise InvalidRequest(f"no such file or directory: {path}")
+            if path.is_dir() or path.suffix == ".py" or flavor == "python":
+                from shipyard.flavors.pyclass import PyClassFlavor
+
+                return PyClassFlavor().package(path, tmp, entry)
+            fmt: Flavor = catalog.get(flavor) if flavor else catalog.detect(path)
+            if flavor and not fmt.sniff(_head(path), path):
+                raise InvalidRequest(f"{path.name} is not a {flavor} file", hint="drop --flavor to detect the format")
+            return SavedModel(path=path, flavor=fmt.name)
+        fmt = catalog.get(flavor) if flavor else catalog.for_object(source)
+        return fmt.save(source, tmp, trusted_types=trusted_types)
+
+    @staticmethod
+    def _signature(loaded: LoadedModel, declared: Signature | None, sample: Any) -> Signature:
+        from_model = loaded.input_signature()
+        if declared is not None:
+            sig = declared
+        elif sample is not None:
+            sig = infer_signature(sample)
+            if from_model is not None:
+                sig = _reconcile(sig, from_model)
+        elif from_model is not None:
+            sig = from_model
+        else:
+            raise InvalidRequest(
+                "cannot work out the model's input signature",
+                hint="pass a sample of the training inputs (--sample FILE, sample=X[:5])",
+            )
+        return sig.with_outputs(loaded.outputs)
+
+    @staticmethod
+    def _check_answers(loaded: LoadedModel, sig: Signature, example: Mapping[str, Any]) -> None:
+        batch = validate_inputs(sig, raw_inputs_from_example(example), max_rows=EXAMPLE_ROWS)
+        try:
+            outputs = loaded.predict(batch)
+        except ShipyardError:
+            raise
+        except Exception as exc:
+            raise InvalidRequest(
+                f"the model fails on its own sample: {type(exc).__name__}: {exc}"[:300],
+                hint="check that the sample has the columns and types the model was trained on",
+            ) from exc
+        for spec in loaded.outputs:
+            got = outputs.get(spec.name)
+            if got is None or len(got) != batch.n_rows:
+                raise InvalidRequest(f"the model's output {spec.name!r} does not have one row per input row")
+
+    # -- reading ------------------------------------------------------------------------
+    def resolve(self, ref: str | ModelRef) -> ModelVersion:
+        return self.store.resolve(parse_ref(ref) if isinstance(ref, str) else ref)
+
+    def load(self, ref: str | ModelRef) -> tuple[ModelVersion, LoadedModel]:
+        version = self.resolve(ref)
+        return version, self.load_version(version)
+
+    def load_version(self, version: ModelVersion) -> LoadedModel:
+        """Fetch (digest checked) and load ``version`` with exactly the trust it was registered with."""
+        path = self.artifacts.fetch(version.artifact)
+        return catalog.get(version.flavor).load(path, load_options(version))
+
+    def artifact_path(self, name: str, version: int) -> tuple[ModelVersion, Path]:
+        record = self.store.get_version(name, version)
+        return record, self.artifacts.fetch(record.artifact)
+
+    def verify(self) -> Iterator[VerifyResult]:
+        """Re-hash every version's artifact in the store."""
+        for model, number, ref in self.store.iter_artifacts():
+            try:
+                self.artifacts.verify(ref)
+            except ShipyardError as exc:
+                yield VerifyResult(model, number, ref, ok=False, error=str(exc))
+            else:
+                yield VerifyResult(model, number, ref, ok=True)
+
+
+def warm_up(loaded: LoadedModel, version: ModelVersion) -> Batch | None:
+    """Run the version's input example through the model once (first-call costs paid here)."""
+    if version.input_example is None:
+        return None
+    batch = validate_inputs(version.signature, raw_inputs_from_example(version.input_example), max_rows=EXAMPLE_ROWS)
+    loaded.predict(batch)
+    return batch
+
+
+def _reconcile(from_sample: Signature, from_model: Signature) -> Signature:
+    """Names and types from the sample; whether the model wants a DataFrame from the model."""
+    if from_model.kind == "tensors":
+        return from_model
+    if len(from_sample.inputs) != len(from_model.inputs):
+        raise InvalidRequest(
+            f"the sample has {len(from_sample.inputs)} columns but the model expects {len(from_model.inputs)}"
+        )
+    if from_model.frame:
+        missing = [n for n in from_model.input_names if n not in from_sample.input_names]
+        if missing:
+            raise InvalidRequest(
+                f"the model was fitted on columns the sample lacks: {', '.join(missing[:5])}",
+                hint="pass a sample with the training column names",
+            )
+        by_name = {f.name: f for f in from_sample.inputs}
+        return Signature(kind="columns", inputs=tuple(by_name[n] for n in from_model.input_names), frame=True)
+    return Signature(kind="columns", inputs=from_sample.inputs, frame=False)
+
+
+def _check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    out = {}
+    for key, value in metrics.items():
+        try:
+            number = float(value)
+        except (TypeError, ValueError) as exc:
+            raise InvalidRequest(f"metric {key!r} must be a number, got {value!r}") from exc
+        if not math.isfinite(number):
+            raise InvalidRequest(f"metric {key!r} must be finite, got {value!r}")
+        out[str(key)] = number
+    return out
+
+
+def _artifact_filename(path: Path) -> str:
+    return path.name[:200] or "model"
+
+
+def _head(path: Path, size: int = 4096) -> bytes:
+    with path.open("rb") as fh:
+        return fh.read(size)
+
+
+__all__ = ["RegistryService", "VerifyResult", "current_user", "load_options", "warm_up"]

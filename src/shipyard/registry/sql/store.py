@@ -1,0 +1,453 @@
+"""The registry store: models, their immutable numbered versions, tags and aliases, in SQL.
+
+Every public method validates names first (``shipyard.registry.refs``), runs as one
+transaction through ``transactions.run`` (which retries lock contention and translates
+driver errors), and hands back frozen records from ``shipyard.registry.types``.
+
+Version numbers are assigned inside the writing transaction as ``max(version) + 1``. On
+SQLite the transaction began IMMEDIATE, so it already holds the only write lock; on
+PostgreSQL the model row is locked ``FOR UPDATE`` first, so writers to one model queue up
+while other models proceed. The unique constraint on (model_id, version) stays as the
+final guard, and a violation of it is retried rather than reported.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from typing import TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from shipyard.errors import AliasNotFound, Conflict, ModelNotFound, VersionNotFound
+from shipyard.registry.refs import ModelRef, check_alias, check_model_name, parse_ref, parse_version
+from shipyard.registry.sql import migrate, transactions
+from shipyard.registry.sql.engine import create_engine, insert_ignore, mask_url, parse_url, upsert
+from shipyard.registry.sql.rows import (
+    artifact_ref,
+    check_description,
+    check_short_text,
+    check_tag,
+    model_record,
+    version_record,
+    version_values,
+)
+from shipyard.registry.sql.tables import aliases, model_tags, model_versions, models, version_tags
+from shipyard.registry.types import ArtifactRef, Model, ModelVersion, VersionDraft
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+ARTIFACT_PAGE = 500
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class RegistryStore:
+    """Registry metadata in SQLite (a file, the default) or PostgreSQL, chosen by URL."""
+
+    def __init__(self, url: str) -> None:
+        parsed = parse_url(url)
+        self.url = mask_url(parsed)
+        """The database URL with any password masked; safe to log."""
+        self._engine = create_engine(parsed)
+        try:
+            migrate.upgrade(self._engine)
+        except BaseException:
+            self._engine.dispose()
+            raise
+        logger.debug("registry store open at %s", self.url)
+
+    def __repr__(self) -> str:
+        return f"RegistryStore({self.url!r})"
+
+    def __enter__(self) -> RegistryStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release every pooled connection."""
+        self._engine.dispose()
+
+    # -- models ---------------------------------------------------------------------------
+
+    def ensure_model(self, name: str, *, description: str = "", owner: str = "") -> Model:
+        """The model called ``name``, created (with these fields) if it does not exist yet."""
+        check_model_name(name)
+        _check_model_fields(description, owner)
+        existing = self._read(lambda conn: self._find_model(conn, name), f"reading model {name!r}")
+        if existing is not None:
+            return existing
+
+        def work(conn: Connection) -> Model:
+            now = _now()
+            values = {"name": name, "description": description, "owner": owner, "created_at": now, "updated_at": now}
+            insert_ignore(conn, models, values, ["name"])
+            return self._model(conn, self._model_row(conn, name))
+
+        return self._write(work, f"creating model {name!r}")
+
+    def create_model(
+        self, name: str, *, description: str = "", owner: str = "", tags: Mapping[str, str] | None = None
+    ) -> Model:
+        """Create the model ``name``; ``Conflict`` if it exists already."""
+        check_model_name(name)
+        _check_model_fields(description, owner)
+        for key, value in (tags or {}).items():
+            check_tag(key, value)
+
+        def work(conn: Connection) -> Model:
+            if conn.execute(sa.select(models.c.id).where(models.c.name == name)).first() is not None:
+                raise Conflict(f"model {name!r} already exists")
+            now = _now()
+            values = {"name": name, "description": description, "owner": owner, "created_at": now, "updated_at": now}
+            model_id = conn.execute(sa.insert(models).values(**values).returning(models.c.id)).scalar_one()
+            if tags:
+                conn.execute(
+                    sa.insert(model_tags), [{"model_id": model_id, "key": k, "value": v} for k, v in tags.items()]
+                )
+            return self._model(conn, self._model_row(conn, name))
+
+        return self._write(work, f"creating model {name!r}")
+
+    def get_model(self, name: str) -> Model:
+        check_model_name(name)
+        return self._read(lambda conn: self._model(conn, self._model_row(conn, name)), f"reading model {name!r}")
+
+    def list_models(self) -> list[Model]:
+        """Every model, by name."""
+
+        def work(conn: Connection) -> list[Model]:
+            tags: dict[int, dict[str, str]] = {}
+            for row in conn.execute(sa.select(model_tags)).mappings():
+                tags.setdefault(row["model_id"], {})[row["key"]] = row["value"]
+            alias_map: dict[int, dict[str, int]] = {}
+            for row in conn.execute(sa.select(aliases.c.model_id, aliases.c.alias, aliases.c.version)).mappings():
+                alias_map.setdefault(row["model_id"], {})[row["alias"]] = row["version"]
+            latest_q = sa.select(model_versions.c.model_id, sa.func.max(model_versions.c.version).label("latest"))
+            latest = {r.model_id: r.latest for r in conn.execute(latest_q.group_by(model_versions.c.model_id))}
+            rows = conn.execute(sa.select(models).order_by(models.c.name)).mappings()
+            return [
+                model_record(
+                    r, tags=tags.get(r["id"], {}), aliases=alias_map.get(r["id"], {}), latest=latest.get(r["id"])
+                )
+                for r in rows
+            ]
+
+        return self._read(work, "listing models")
+
+    def update_model(self, name: str, *, description: str | None = None, owner: str | None = None) -> Model:
+        """Change a model's description and/or owner (None leaves a field as it is)."""
+        check_model_name(name)
+        _check_model_fields(description or "", owner or "")
+        changes: dict[str, object] = {"updated_at": _now()}
+        if description is not None:
+            changes["description"] = description
+        if owner is not None:
+            changes["owner"] = owner
+
+        def work(conn: Connection) -> Model:
+            row = self._model_row(conn, name)
+            conn.execute(sa.update(models).where(models.c.id == row["id"]).values(**changes))
+            return self._model(conn, self._model_row(conn, name))
+
+        return self._write(work, f"updating model {name!r}")
+
+    def set_model_tag(self, name: str, key: str, value: str) -> None:
+        check_model_name(name)
+        check_tag(key, value)
+
+        def work(conn: Connection) -> None:
+            model_id = self._model_row(conn, name)["id"]
+            upsert(conn, model_tags, {"model_id": model_id, "key": key, "value": value}, ["model_id", "key"])
+            self._touch(conn, model_id)
+
+        self._write(work, f"tagging model {name!r}")
+
+    def delete_model_tag(self, name: str, key: str) -> None:
+        """Remove a tag from a model; removing a tag that is not there is not an error."""
+        check_model_name(name)
+        check_tag(key, "")
+
+        def work(conn: Connection) -> None:
+            model_id = self._model_row(conn, name)["id"]
+            conn.execute(sa.delete(model_tags).where(model_tags.c.model_id == model_id, model_tags.c.key == key))
+            self._touch(conn, model_id)
+
+        self._write(work, f"untagging model {name!r}")
+
+    # -- versions -------------------------------------------------------------------------
+
+    def add_version(self, name: str, draft: VersionDraft, *, owner: str = "") -> ModelVersion:
+        """Register the next version of ``name`` (creating the model, owned by ``owner``, if needed)."""
+        check_model_name(name)
+        _check_model_fields("", owner)
+        parent = parse_version(draft.parent_version) if draft.parent_version is not None else None
+
+        def work(conn: Connection) -> ModelVersion:
+            now = _now()
+            values = {"name": name, "description": "", "owner": owner, "created_at": now, "updated_at": now}
+            insert_ignore(conn, models, values, ["name"])
+            model_id = self._model_row(conn, name, for_update=True)["id"]
+            if parent is not None:
+                self._version_row(conn, model_id, name, parent)
+            top = conn.execute(
+                sa.select(sa.func.max(model_versions.c.version)).where(model_versions.c.model_id == model_id)
+            )
+            number = (top.scalar() or 0) + 1
+            row = {**version_values(draft, created_at=now), "model_id": model_id, "version": number}
+            insert = sa.insert(model_versions).values(**row).returning(model_versions.c.id)
+            version_id = conn.execute(insert).scalar_one()
+            if draft.tags:
+                tag_rows = [{"version_id": version_id, "key": k, "value": v} for k, v in draft.tags.items()]
+                conn.execute(sa.insert(version_tags), tag_rows)
+            self._touch(conn, model_id, now)
+            return self._versions(conn, name, model_id, [self._version_row(conn, model_id, name, number)])[0]
+
+        version = self._write(work, f"registering a version of {name!r}", retry_unique=True)
+        logger.info("registered %s (%s, sha256 %s)", version.ref, version.flavor, version.artifact.sha256[:12])
+        return version
+
+    def get_version(self, name: str, version: int) -> ModelVersion:
+        check_model_name(name)
+        number = parse_version(version)
+
+        def work(conn: Connection) -> ModelVersion:
+            model_id = self._model_row(conn, name)["id"]
+            return self._versions(conn, name, model_id, [self._version_row(conn, model_id, name, number)])[0]
+
+        return self._read(work, f"reading {name}/{number}")
+
+    def list_versions(self, name: str) -> list[ModelVersion]:
+        """Every version of ``name``, oldest first."""
+        check_model_name(name)
+
+        def work(conn: Connection) -> list[ModelVersion]:
+            model_id = self._model_row(conn, name)["id"]
+            query = sa.select(model_versions).where(model_versions.c.model_id == model_id)
+            rows = list(conn.execute(query.order_by(model_versions.c.version)).mappings())
+            return self._versions(conn, name, model_id, rows)
+
+        return self._read(work, f"listing versions of {name!r}")
+
+    def latest_version(self, name: str) -> ModelVersion:
+        check_model_name(name)
+        return self._read(lambda conn: self._latest(conn, name), f"reading the latest version of {name!r}")
+
+    def resolve(self, ref: ModelRef | str) -> ModelVersion:
+        """The version ``ref`` names: ``name`` (latest), ``name@alias`` or ``name/version``."""
+        if isinstance(ref, str):
+            ref = parse_ref(ref)
+        name = check_model_name(ref.name)
+        if ref.alias is not None:
+            alias = check_alias(ref.alias)
+
+            def by_alias(conn: Connection) -> ModelVersion:
+                model_id = self._model_row(conn, name)["id"]
+                query = sa.select(aliases.c.version).where(aliases.c.model_id == model_id, aliases.c.alias == alias)
+                number = conn.execute(query).scalar()
+                if number is None:
+                    raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
+                return self._versions(conn, name, model_id, [self._version_row(conn, model_id, name, number)])[0]
+
+            return self._read(by_alias, f"resolving {ref}")
+        if ref.version is not None:
+            return self.get_version(name, ref.version)
+        return self.latest_version(name)
+
+    def set_version_tag(self, name: str, version: int, key: str, value: str) -> None:
+        check_model_name(name)
+        number = parse_version(version)
+        check_tag(key, value)
+
+        def work(conn: Connection) -> None:
+            model_id = self._model_row(conn, name)["id"]
+            version_id = self._version_row(conn, model_id, name, number)["id"]
+            upsert(conn, version_tags, {"version_id": version_id, "key": key, "value": value}, ["version_id", "key"])
+
+        self._write(work, f"tagging {name}/{number}")
+
+    def delete_version_tag(self, name: str, version: int, key: str) -> None:
+        """Remove a tag from a version; removing a tag that is not there is not an error."""
+        check_model_name(name)
+        number = parse_version(version)
+        check_tag(key, "")
+
+        def work(conn: Connection) -> None:
+            model_id = self._model_row(conn, name)["id"]
+            version_id = self._version_row(conn, model_id, name, number)["id"]
+            conn.execute(
+                sa.delete(version_tags).where(version_tags.c.version_id == version_id, version_tags.c.key == key)
+            )
+
+        self._write(work, f"untagging {name}/{number}")
+
+    # -- aliases --------------------------------------------------------------------------
+
+    def set_alias(self, name: str, alias: str, version: int) -> None:
+        """Point ``name@alias`` at ``version`` (which must exist), moving the alias if it is set."""
+        check_model_name(name)
+        check_alias(alias)
+        number = parse_version(version)
+
+        def work(conn: Connection) -> None:
+            model_id = self._model_row(conn, name)["id"]
+            self._version_row(conn, model_id, name, number)
+            now = _now()
+            values = {"model_id": model_id, "alias": alias, "version": number, "updated_at": now}
+            upsert(conn, aliases, values, ["model_id", "alias"])
+            self._touch(conn, model_id, now)
+
+        self._write(work, f"setting {name}@{alias}", retry_unique=True)
+        logger.info("alias %s@%s -> %s/%d", name, alias, name, number)
+
+    def delete_alias(self, name: str, alias: str) -> None:
+        check_model_name(name)
+        check_alias(alias)
+
+        def work(conn: Connection) -> None:
+            model_id = self._model_row(conn, name)["id"]
+            gone = conn.execute(sa.delete(aliases).where(aliases.c.model_id == model_id, aliases.c.alias == alias))
+            if gone.rowcount == 0:
+                raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
+            self._touch(conn, model_id)
+
+        self._write(work, f"deleting {name}@{alias}")
+        logger.info("alias %s@%s deleted", name, alias)
+
+    def aliases(self, name: str) -> dict[str, int]:
+        """``{alias: version}`` for ``name``, in one indexed query (servers poll this)."""
+        check_model_name(name)
+
+        def work(conn: Connection) -> dict[str, int]:
+            joined = models.outerjoin(aliases, aliases.c.model_id == models.c.id)
+            query = sa.select(models.c.id, aliases.c.alias, aliases.c.version).select_from(joined)
+            rows = conn.execute(query.where(models.c.name == name)).all()
+            if not rows:
+                raise ModelNotFound(f"model {name!r} not found")
+            return {r.alias: r.version for r in sorted(rows, key=lambda r: r.alias or "") if r.alias is not None}
+
+        return self._read(work, f"reading aliases of {name!r}")
+
+    # -- artifacts ------------------------------------------------------------------------
+
+    def iter_artifacts(self) -> Iterator[tuple[str, int, ArtifactRef]]:
+        """``(model, version, artifact)`` for every version, in registration order.
+
+        Read in pages, each its own short transaction, so a slow consumer (``shipyard
+        verify`` hashing large files) never holds a connection or a snapshot open.
+        """
+        columns = [
+            model_versions.c.id,
+            models.c.name,
+            model_versions.c.version,
+            model_versions.c.artifact_sha256,
+            model_versions.c.artifact_size,
+            model_versions.c.artifact_filename,
+        ]
+        joined = model_versions.join(models, models.c.id == model_versions.c.model_id)
+        last_id = 0
+        while True:
+            query = (
+                sa.select(*columns)
+                .select_from(joined)
+                .where(model_versions.c.id > last_id)
+                .order_by(model_versions.c.id)
+                .limit(ARTIFACT_PAGE)
+            )
+
+            def fetch(conn: Connection, query: sa.Select[tuple[object, ...]] = query) -> list[RowMapping]:
+                return list(conn.execute(query).mappings())
+
+            page = self._read(fetch, "listing artifacts")
+            for row in page:
+                yield row["name"], int(row["version"]), artifact_ref(row)
+            if len(page) < ARTIFACT_PAGE:
+                return
+            last_id = page[-1]["id"]
+
+    # -- inside a transaction -------------------------------------------------------------
+
+    def _read(self, work: Callable[[Connection], T], what: str) -> T:
+        return transactions.run(self._engine, work, write=False, what=what)
+
+    def _write(self, work: Callable[[Connection], T], what: str, *, retry_unique: bool = False) -> T:
+        return transactions.run(self._engine, work, write=True, retry_unique=retry_unique, what=what)
+
+    @staticmethod
+    def _find_model(conn: Connection, name: str) -> Model | None:
+        row = conn.execute(sa.select(models).where(models.c.name == name)).mappings().first()
+        return None if row is None else RegistryStore._model(conn, row)
+
+    @staticmethod
+    def _model_row(conn: Connection, name: str, *, for_update: bool = False) -> RowMapping:
+        query = sa.select(models).where(models.c.name == name)
+        # FOR UPDATE queues writers of one model on PostgreSQL; SQLite renders no clause.
+        row = conn.execute(query.with_for_update() if for_update else query).mappings().first()
+        if row is None:
+            raise ModelNotFound(f"model {name!r} not found", hint="`shipyard models list` shows registered models")
+        return row
+
+    @staticmethod
+    def _version_row(conn: Connection, model_id: int, name: str, number: int) -> RowMapping:
+        query = sa.select(model_versions).where(
+            model_versions.c.model_id == model_id, model_versions.c.version == number
+        )
+        row = conn.execute(query).mappings().first()
+        if row is None:
+            raise VersionNotFound(f"model {name!r} has no version {number}")
+        return row
+
+    @staticmethod
+    def _model(conn: Connection, row: RowMapping) -> Model:
+        model_id = row["id"]
+        tag_q = sa.select(model_tags.c.key, model_tags.c.value).where(model_tags.c.model_id == model_id)
+        alias_q = sa.select(aliases.c.alias, aliases.c.version).where(aliases.c.model_id == model_id)
+        latest_q = sa.select(sa.func.max(model_versions.c.version)).where(model_versions.c.model_id == model_id)
+        return model_record(
+            row,
+            tags={r.key: r.value for r in conn.execute(tag_q)},
+            aliases={r.alias: r.version for r in conn.execute(alias_q)},
+            latest=conn.execute(latest_q).scalar(),
+        )
+
+    @staticmethod
+    def _versions(conn: Connection, name: str, model_id: int, rows: list[RowMapping]) -> list[ModelVersion]:
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        tags: dict[int, dict[str, str]] = {}
+        for tag in conn.execute(sa.select(version_tags).where(version_tags.c.version_id.in_(ids))).mappings():
+            tags.setdefault(tag["version_id"], {})[tag["key"]] = tag["value"]
+        pointing: dict[int, list[str]] = {}
+        alias_q = sa.select(aliases.c.alias, aliases.c.version).where(aliases.c.model_id == model_id)
+        for alias in conn.execute(alias_q):
+            pointing.setdefault(alias.version, []).append(alias.alias)
+        return [
+            version_record(r, model=name, tags=tags.get(r["id"], {}), aliases=tuple(pointing.get(r["version"], ())))
+            for r in rows
+        ]
+
+    @staticmethod
+    def _latest(conn: Connection, name: str) -> ModelVersion:
+        model_id = RegistryStore._model_row(conn, name)["id"]
+        query = sa.select(model_versions).where(model_versions.c.model_id == model_id)
+        row = conn.execute(query.order_by(model_versions.c.version.desc()).limit(1)).mappings().first()
+        if row is None:
+            raise VersionNotFound(f"model {name!r} has no versions yet")
+        return RegistryStore._versions(conn, name, model_id, [row])[0]
+
+    @staticmethod
+    def _touch(conn: Connection, model_id: int, when: datetime | None = None) -> None:
+        conn.execute(sa.update(models).where(models.c.id == model_id).values(updated_at=when or _now()))
+
+
+def _check_model_fields(description: str, owner: str) -> None:
+    check_description(description)
+    check_short_text("owner", owner)

@@ -1,0 +1,59 @@
+"""Input examples: a few sample rows kept with a version, as JSON, to warm a model up and
+to show users what a request looks like."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from shipyard.errors import InvalidRequest
+from shipyard.schema.batch import RawInput, RawInputs
+from shipyard.schema.signature import Signature
+
+
+def example_from_sample(signature: Signature, sample: Any, rows: int) -> dict[str, Any] | None:
+    """The first ``rows`` rows of ``sample`` as ``{"columns": [...], "data": [[...]]}``
+    (``None`` for tensor signatures, whose examples are not kept)."""
+    if signature.kind != "columns":
+        return None
+    names = list(signature.input_names)
+    if hasattr(sample, "columns") and hasattr(sample, "iloc"):
+        head = sample.iloc[:rows]
+        columns = [head[n].to_numpy() if n in head.columns else None for n in names]
+        if any(c is None for c in columns):
+            raise InvalidRequest("the sample lacks some signature columns")
+        data = [list(row) for row in zip(*(c.tolist() for c in columns if c is not None), strict=True)]
+    elif isinstance(sample, Mapping):
+        data = [list(row) for row in zip(*(np.asarray(sample[n])[:rows].tolist() for n in names), strict=True)]
+    else:
+        array = np.asarray(sample)
+        if array.ndim == 1:
+            array = array.reshape(-1, 1)
+        data = array[:rows].tolist()
+    return {"columns": names, "data": [[_json_value(v) for v in row] for row in data]}
+
+
+def raw_inputs_from_example(example: Mapping[str, Any]) -> RawInputs:
+    """Decode a stored example into raw inputs, as if a client had sent it."""
+    columns = tuple(str(c) for c in example["columns"])
+    data = example["data"]
+    try:
+        array = np.asarray(data, dtype=np.float64)
+    except (TypeError, ValueError):
+        array = np.empty((len(data), len(columns)), dtype=object)
+        for i, row in enumerate(data):
+            array[i, :] = row
+    return RawInputs((RawInput(name=None, array=array, column_names=columns),))
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return _json_value(value.item())
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return value

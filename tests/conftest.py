@@ -1,0 +1,30 @@
+"""Fixtures shared across the suite: data sets that ship with scikit-learn or are generated,
+and registries populated through the real service."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+import numpy as np
+import pytest
+from sklearn.datasets import make_classification
+
+from homes import open_home
+from shipyard.bootstrap import Services
+
+N_FEATURES = 20
+
+
+@pytest.fixture(scope="session")
+def classification_data() -> tuple[np.ndarray, np.ndarray]:
+    X, y = make_classification(
+        n_samples=600, n_features=N_FEATURES, n_informative=10, n_redundant=4, random_state=0
+    )
+    return X.astype(np.float64), y
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    svc = open_home(tmp_path / "home")
+    yield svc
+    svc.close()

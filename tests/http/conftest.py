@@ -1,0 +1,3 @@
+from http_registry import models, registry_home, server
+
+__all__ = ["models", "registry_home", "server"]

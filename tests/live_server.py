@@ -1,0 +1,103 @@
+"""A real Shipyard server in a subprocess on a free loopback port, for tests that talk HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import httpx
+
+LAUNCH = (
+    "import sys\n"
+    "from shipyard.config import Settings\n"
+    "from shipyard.http.server import serve\n"
+    "from shipyard.registry.refs import parse_ref\n"
+    "serve(Settings.load(), [parse_ref(r) for r in sys.argv[1:]])\n"
+)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """``with LiveServer(home, ["iris@production"]) as server: httpx.get(server.url + "/v2")``."""
+
+    def __init__(
+        self,
+        home: Path,
+        refs: Sequence[str],
+        *,
+        settings: Mapping[str, str] | None = None,
+        ready_timeout: float = 60.0,
+    ) -> None:
+        self.home = home
+        self.refs = list(refs)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.settings = dict(settings or {})
+        self.ready_timeout = ready_timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = home / f"server-{self.port}.log"
+
+    def start(self) -> LiveServer:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+        env.update({"SHIPYARD_HOME": str(self.home), "SHIPYARD_PORT": str(self.port), "SHIPYARD_HOST": "127.0.0.1"})
+        env.update({f"SHIPYARD_{k.upper()}": v for k, v in self.settings.items()})
+        self._log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", LAUNCH, *self.refs], env=env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        self.wait_ready()
+        return self
+
+    def wait_ready(self) -> None:
+        deadline = time.monotonic() + self.ready_timeout
+        while time.monotonic() < deadline:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/v2/health/ready", timeout=1.0).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server not ready after {self.ready_timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def terminate(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self._log.close()
+
+    def __enter__(self) -> LiveServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,52 @@
+"""SDK fixtures: a private SHIPYARD_HOME per test and a real server in a child process."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sklearn.datasets import load_wine
+from sklearn.ensemble import RandomForestClassifier
+
+import shipyard
+from shipyard.cli.demo_traffic import ServerProcess
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "home"
+    monkeypatch.setenv("SHIPYARD_HOME", str(path))
+    monkeypatch.delenv("SHIPYARD_CONFIG", raising=False)
+    monkeypatch.delenv("SHIPYARD_REGISTRY_URL", raising=False)
+    monkeypatch.delenv("SHIPYARD_ARTIFACTS_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def wine() -> tuple[pd.DataFrame, pd.Series]:
+    data = load_wine(as_frame=True)
+    x = data.data.rename(columns=lambda c: c.replace("/", "_"))
+    return x, data.target
+
+
+@pytest.fixture(scope="session")
+def forest(wine: tuple[pd.DataFrame, pd.Series]) -> RandomForestClassifier:
+    x, y = wine
+    return RandomForestClassifier(n_estimators=20, max_depth=4, random_state=0).fit(x, y)
+
+
+@pytest.fixture
+def served(home: Path, tmp_path: Path, forest: RandomForestClassifier, wine: tuple[pd.DataFrame, pd.Series]) -> Iterator[ServerProcess]:
+    """``wine`` version 1 registered in ``home`` and served by ``python -m shipyard serve``."""
+    x, y = wine
+    shipyard.register_model("wine", forest, training_data=(x, y), home=home)
+    process = ServerProcess.start(["wine"], home=home, log_path=tmp_path / "server.log")
+    try:
+        process.wait_ready(timeout=60)
+        yield process
+    finally:
+        code, _ = process.stop()
+        assert code == 0, process.log_tail()
