@@ -179,7 +179,9 @@ class MLflow(Peer):
             "names = ['mlflow', 'scikit-learn', 'numpy', 'pandas', 'skops', 'fastapi', 'uvicorn']\n"
             "print(json.dumps({'python': sys.version.split()[0], **{n: m.version(n) for n in names}}))"
         )
-        completed = subprocess.run([self.bin / "python", "-c", script], capture_output=True, text=True, check=True)
+        completed = subprocess.run([self.bin / "python", "-c", script], capture_output=True, text=True, check=False)
+        if completed.returncode != 0:
+            return {"error": completed.stderr.strip()[-200:]}
         return dict(sorted(json.loads(completed.stdout).items()))
 
 

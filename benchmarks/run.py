@@ -112,12 +112,26 @@ def terminate_as_interrupt() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def smoke_check(peer: Peer, model: BenchModel, rows: list[list[float]]) -> None:
-    """One request before measuring: a server answering 4xx fast would otherwise look very quick."""
+def smoke_check(peer: Peer, model: BenchModel, rows: list[list[float]]) -> str:
+    """One request before measuring: a server answering 4xx fast would otherwise look very quick.
+
+    Returns the start of the answer, kept in the result file: servers differ in what they send back.
+    """
     url = peer.endpoint(model).url
     status, body = http_status(url, body=peer.body(rows), timeout=30)
     if status != 200:
         raise SetupError(f"{peer.title} answered {status} to {len(rows)} row(s) at {url}: {body[:200]!r}")
+    return body[:300].decode(errors="replace")
+
+
+def warn_if_busy(when: str) -> float:
+    load = os.getloadavg()[0]
+    cores = os.cpu_count() or 1
+    if load > cores / 2:
+        console.print(
+            f"[yellow]machine busy {when} (load average {load:.1f} on {cores} cores): figures are noise[/yellow]"
+        )
+    return load
 
 
 def start_peers(
@@ -238,20 +252,25 @@ def run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) ->
     wants_servers = any(server in PEERS for server in args.servers)
     gen = loadgen.choose(args.loadgen, args.timeout) if wants_servers else None
     peers, skipped = start_peers(args, models, (X, y), workdir, stack)
-    for peer in peers:
-        for model in models:
-            for count in args.rows:
-                smoke_check(peer, model, request_rows(X, count))
+    answers = {
+        f"{peer.key} {model.key} rows={count}": smoke_check(peer, model, request_rows(X, count))
+        for peer in peers
+        for model in models
+        for count in args.rows
+    }
+    warn_if_busy("before measuring")
     meta = {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "machine": environment.machine(),
         "load_generator": {"name": gen.name, "version": gen.version()} if gen and peers else None,
         "versions": {"bench": environment.project_versions(), **{peer.key: peer.versions() for peer in peers}},
         "skipped": skipped,
+        "first_answers": answers,
         "model_titles": {model.key: model.title for model in models},
         "server_titles": {report.INPROCESS: "in-process", **{peer.key: peer.title for peer in peers}},
     }
     samples = measure_all(args, models, X, peers, gen)
+    warn_if_busy("while measuring")
     meta["machine"]["loadavg_at_end"] = os.getloadavg()
     return meta, samples
 

@@ -6,32 +6,16 @@ Every test runs in its own ``tmp_path`` (also the working directory, so no stray
 
 from __future__ import annotations
 
-import os
 import pickle
-import subprocess
-import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 import pytest
-from click.testing import CliRunner, Result
+from cli_support import ModelFiles, Shipyard
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
 from shipyard.cli.demo_traffic import ServerProcess
-from shipyard.cli.main import cli
-
-
-@dataclass(frozen=True)
-class ModelFiles:
-    model: LogisticRegression
-    skops_path: Path
-    pickle_path: Path
-    sample_csv: Path
-    training_csv: Path
-    inputs: pd.DataFrame
 
 
 @pytest.fixture
@@ -64,16 +48,6 @@ def model_files(tmp_path_factory: pytest.TempPathFactory) -> ModelFiles:
     return ModelFiles(model, skops_path, pickle_path, sample_csv, training_csv, x.iloc[::15].reset_index(drop=True))
 
 
-class Shipyard:
-    """Runs ``shipyard`` in-process with click's runner, stdout and stderr kept apart."""
-
-    def __init__(self) -> None:
-        self.runner = CliRunner()
-
-    def __call__(self, *args: str | os.PathLike[str]) -> Result:
-        return self.runner.invoke(cli, [str(a) for a in args], catch_exceptions=False)
-
-
 @pytest.fixture
 def shipyard(home: Path) -> Shipyard:
     return Shipyard()
@@ -89,15 +63,6 @@ def registered(shipyard: Shipyard, model_files: ModelFiles) -> str:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return "iris"
-
-
-def run_module(args: Sequence[str | os.PathLike[str]], *, home: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """``python -m shipyard ARGS`` in a real child process."""
-    env = {**os.environ, "SHIPYARD_HOME": str(home)}
-    return subprocess.run(
-        [sys.executable, "-m", "shipyard", *map(str, args)],
-        env=env, capture_output=True, text=True, timeout=timeout, check=False,
-    )  # fmt: skip
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ def test_xgboost_refuses_metadata_with_the_wrong_class_count(iris: Any, tmp_path
 @pytest.mark.parametrize("dataset", DATASETS, ids=["multiclass", "binary"])
 def test_lightgbm_classifier_round_trip(dataset: str, request: pytest.FixtureRequest, roundtrip: Any) -> None:
     X, y = request.getfixturevalue(dataset)
-    model = lgb.LGBMClassifier(n_estimators=5, verbose=-1).fit(X, y)
+    model = lgb.LGBMClassifier(n_estimators=5, verbose=-1, n_jobs=1).fit(X, y)
     saved, loaded = roundtrip(model)
     assert saved.flavor == "lightgbm"
     out = loaded.predict_array(X)
@@ -79,7 +79,7 @@ def test_lightgbm_classifier_round_trip(dataset: str, request: pytest.FixtureReq
 
 
 def test_lightgbm_string_labels_survive(iris: Any, iris_named_labels: np.ndarray, roundtrip: Any) -> None:
-    model = lgb.LGBMClassifier(n_estimators=5, verbose=-1).fit(iris[0], iris_named_labels)
+    model = lgb.LGBMClassifier(n_estimators=5, verbose=-1, n_jobs=1).fit(iris[0], iris_named_labels)
     saved, loaded = roundtrip(model)
     assert saved.metadata["classes"] == ["setosa", "versicolor", "virginica"]
     out = loaded.predict_array(iris[0])
@@ -89,7 +89,7 @@ def test_lightgbm_string_labels_survive(iris: Any, iris_named_labels: np.ndarray
 
 def test_lightgbm_regressor_from_booster_file(diabetes: Any, tmp_path: Path) -> None:
     X, y = diabetes
-    model = lgb.LGBMRegressor(n_estimators=5, verbose=-1).fit(X, y)
+    model = lgb.LGBMRegressor(n_estimators=5, verbose=-1, n_jobs=1).fit(X, y)
     path = tmp_path / "model.txt"
     model.booster_.save_model(path)
     flavor = catalog.detect(path)
@@ -104,7 +104,7 @@ def test_lightgbm_regressor_from_booster_file(diabetes: Any, tmp_path: Path) -> 
 def test_lightgbm_keeps_dataframe_feature_names(customers: Any, roundtrip: Any) -> None:
     frame, churn = customers
     numeric = frame[["tenure", "charges"]]
-    model = lgb.LGBMClassifier(n_estimators=5, verbose=-1).fit(numeric, churn)
+    model = lgb.LGBMClassifier(n_estimators=5, verbose=-1, n_jobs=1).fit(numeric, churn)
     _, loaded = roundtrip(model)
     signature = loaded.input_signature()
     assert signature is not None and signature.input_names == ("tenure", "charges")
@@ -114,7 +114,7 @@ def test_lightgbm_keeps_dataframe_feature_names(customers: Any, roundtrip: Any) 
 def test_live_booster_objects_choose_their_native_format(iris: Any, tmp_path: Path) -> None:
     booster = xgb.XGBClassifier(n_estimators=2).fit(*iris).get_booster()
     assert catalog.for_object(booster).name == "xgboost"
-    lgb_booster = lgb.LGBMClassifier(n_estimators=2, verbose=-1).fit(*iris).booster_
+    lgb_booster = lgb.LGBMClassifier(n_estimators=2, verbose=-1, n_jobs=1).fit(*iris).booster_
     assert catalog.for_object(lgb_booster).name == "lightgbm"
     saved = LightGBMFlavor().save(lgb_booster, tmp_path)
     assert saved.metadata == {}

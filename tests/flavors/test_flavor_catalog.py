@@ -54,7 +54,7 @@ def _xgb_ubj(path: Path, m: Any, X: Any, y: Any) -> None:
 
 
 def _lightgbm(path: Path, m: Any, X: Any, y: Any) -> None:
-    lgb.LGBMClassifier(n_estimators=2, verbose=-1).fit(X, y).booster_.save_model(str(path))
+    lgb.LGBMClassifier(n_estimators=2, verbose=-1, n_jobs=1).fit(X, y).booster_.save_model(str(path))
 
 
 def _pyclass(path: Path, m: Any, X: Any, y: Any) -> None:
@@ -141,7 +141,7 @@ LIVE: dict[str, tuple[Callable[[Any, Any], Any], str]] = {
     "estimator": (lambda X, y: LogisticRegression(max_iter=500).fit(X, y), "sklearn"),
     "pipeline": (lambda X, y: make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y), "sklearn"),
     "xgboost": (lambda X, y: xgb.XGBClassifier(n_estimators=2).fit(X, y), "xgboost"),
-    "lightgbm": (lambda X, y: lgb.LGBMRegressor(n_estimators=2, verbose=-1).fit(X, y), "lightgbm"),
+    "lightgbm": (lambda X, y: lgb.LGBMRegressor(n_estimators=2, verbose=-1, n_jobs=1).fit(X, y), "lightgbm"),
     "onnx": (lambda X, y: to_onnx(LogisticRegression(max_iter=500).fit(X, y), X[:1].astype(np.float32)), "onnx"),
     "python-class": (lambda X, y: RowSum(), "python"),
 }

@@ -21,12 +21,12 @@ ROUNDS = 10
 
 MODELS: dict[str, Callable[[Any, Any], Any]] = {
     "sklearn-forest": lambda X, y: RandomForestClassifier(n_estimators=20, random_state=0).fit(X, y),
-    "sklearn-hist": lambda X, y: HistGradientBoostingClassifier(max_iter=20).fit(X, y),
+    "sklearn-hist": lambda X, y: HistGradientBoostingClassifier(max_iter=10).fit(X, y),
     "onnx": lambda X, y: to_onnx(
         RandomForestClassifier(n_estimators=10, random_state=0).fit(X, y), X[:1].astype(np.float32)
     ),
     "xgboost": lambda X, y: xgb.XGBClassifier(n_estimators=10).fit(X, y),
-    "lightgbm": lambda X, y: lgb.LGBMClassifier(n_estimators=10, verbose=-1).fit(X, y),
+    "lightgbm": lambda X, y: lgb.LGBMClassifier(n_estimators=10, verbose=-1, n_jobs=1).fit(X, y),
     "python-class": lambda X, y: RowSum(),
 }
 

@@ -73,12 +73,13 @@ CSV_SIGNATURE = Signature(
         FieldSpec("income", "float64", nullable=True),
         FieldSpec("kids", "int64"),
         FieldSpec("owner", "bool"),
+        FieldSpec("rooms", "uint8"),
     ),
 )
 
 
 def test_csv_values_are_typed_by_the_signature() -> None:
-    body = b'owner,zip,kids,income\r\ntrue,00123,2,55000.5\r\nFalse,"9,1",0,\r\n'
+    body = b'owner,zip,kids,income,rooms\r\ntrue,00123,2,55000.5,3\r\nFalse,"9,1",0,,4\r\n'
     raw = decode_mlflow_request(body, content_type="text/csv; charset=utf-8", signature=CSV_SIGNATURE)
     batch = validate_inputs(CSV_SIGNATURE, raw, max_rows=8)
     assert batch.column("zip").tolist() == ["00123", "9,1"]
@@ -95,13 +96,13 @@ def test_csv_without_a_signature_infers_types(float_signature: Signature) -> Non
 
 
 def test_csv_missing_column_is_a_signature_mismatch() -> None:
-    raw = decode_mlflow_request(b"zip,income,kids\n1,2,3\n", content_type="text/csv", signature=CSV_SIGNATURE)
+    raw = decode_mlflow_request(b"zip,income,kids,rooms\n1,2,3,4\n", content_type="text/csv", signature=CSV_SIGNATURE)
     with pytest.raises(SignatureMismatch, match="missing column\\(s\\) 'owner'"):
         validate_inputs(CSV_SIGNATURE, raw, max_rows=8)
 
 
 def test_csv_header_only_is_zero_rows() -> None:
-    raw = decode_mlflow_request(b"zip,income,kids,owner\n", content_type="text/csv", signature=CSV_SIGNATURE)
+    raw = decode_mlflow_request(b"zip,income,kids,owner,rooms\n", content_type="text/csv", signature=CSV_SIGNATURE)
     with pytest.raises(SignatureMismatch, match="no rows"):
         validate_inputs(CSV_SIGNATURE, raw, max_rows=8)
 
@@ -109,6 +110,8 @@ def test_csv_header_only_is_zero_rows() -> None:
 @pytest.mark.parametrize(
     ("body", "error", "message"),
     [
+        (b"rooms\n1\n-1\n", SignatureMismatch, "column 'rooms': expected uint8, got '-1'"),
+        (b"rooms\n2\n99999999999999999999999\n", SignatureMismatch, "got '99999999999999999999999'"),
         (b"zip,income,kids,owner\n1,abc,2,true\n", SignatureMismatch, "column 'income': expected float64, got 'abc'"),
         (b"zip,income,kids,owner\n1,2,2.5,true\n", SignatureMismatch, "column 'kids': expected int64, got '2.5'"),
         (b"zip,income,kids,owner\n1,2,,true\n", SignatureMismatch, "column 'kids': expected int64, got ''"),
@@ -124,6 +127,8 @@ def test_csv_header_only_is_zero_rows() -> None:
         (b'zip,"income\n1,2\n', MalformedRequest, "cannot be parsed"),
     ],
     ids=[
+        "negative-unsigned",
+        "too-big",
         "junk-float",
         "float-for-int",
         "empty-int",
@@ -195,7 +200,7 @@ def test_unsupported_media_types(content_type: str | None) -> None:
     assert "charset" in str(caught.value) or "application/json, text/csv" in str(caught.value)
 
 
-def test_one_output_is_a_list_and_several_a_dict_of_lists() -> None:
+def test_predictions_are_the_primary_output() -> None:
     assert orjson.loads(encode_mlflow_response({"y": np.array([[1, 2]])})) == {"predictions": [[1, 2]]}
     several = {"label": np.array(["a"], dtype=object), "proba": np.array([0.5])}
-    assert orjson.loads(encode_mlflow_response(several)) == {"predictions": {"label": ["a"], "proba": [0.5]}}
+    assert orjson.loads(encode_mlflow_response(several)) == {"predictions": ["a"]}

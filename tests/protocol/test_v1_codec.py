@@ -110,3 +110,15 @@ def test_csv_is_not_v1() -> None:
 )
 def test_predictions_come_from_the_first_output(outputs: dict[str, np.ndarray], expected: list[object]) -> None:
     assert orjson.loads(encode_v1_response(outputs)) == {"predictions": expected}
+
+
+def test_zeros_and_ones_are_not_mistaken_for_booleans(float_signature: Signature) -> None:
+    raw = decode_v1_request(b'{"instances": [[0, 1, 1.0], [1, 0, 0.5]]}')
+    assert raw.items[0].array.dtype == np.float64
+    assert validate_inputs(float_signature, raw, max_rows=8).as_matrix().tolist() == [[0, 1, 1], [1, 0, 0.5]]
+
+
+def test_booleans_hidden_deep_in_nested_rows_are_found(tensor_signature: Signature) -> None:
+    raw = decode_v1_request(b'{"inputs": {"image": [[[1, 2], [3, false]]], "label": ["a"]}}')
+    with pytest.raises(SignatureMismatch, match="input 'image': expected float32, got bool"):
+        validate_inputs(tensor_signature, raw, max_rows=8)

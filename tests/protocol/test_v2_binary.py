@@ -151,6 +151,7 @@ BAD: list[tuple[str, dict[str, Any], bytes, int | None, str]] = [
         10_000,
         "Inference-Header-Content-Length",
     ),
+    ("huge-empty-shape", {"inputs": [binary_input("x", "FP64", [0, 2**40, 2**40], 0)]}, b"", None, "is too large"),
     ("header-length-zero", {"inputs": [binary_input("x", "FP64", [2], 16)]}, F8, 0, "Inference-Header-Content-Length"),
     ("header-length-cuts-json", {"inputs": [binary_input("x", "FP64", [2], 16)]}, F8, 5, "not valid JSON"),
 ]

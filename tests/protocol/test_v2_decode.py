@@ -141,6 +141,7 @@ BAD: list[tuple[str, bytes, str]] = [
     ("shape-of-floats", request({**X, "shape": [2.0]}), "'shape' must be an array of integers"),
     ("shape-of-bools", request({**X, "shape": [True]}), "'shape' must be an array of integers"),
     ("negative-shape", request({**X, "shape": [-1]}), "negative dimension"),
+    ("huge-empty-shape", request({**X, "shape": [0, 2**40, 2**40], "data": []}), "is too large"),
     ("missing-datatype", request({"name": "x", "shape": [1], "data": [1]}), "string 'datatype'"),
     ("unknown-datatype", request({**X, "datatype": "FLOAT"}), "unknown datatype 'FLOAT'"),
     ("bf16", request({**X, "datatype": "BF16"}), "bfloat16"),

@@ -158,7 +158,14 @@ def test_a_file_that_is_not_a_database_is_a_storage_error(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize(
-    "url", ["not a url", "mysql://u:hunter2@localhost/db", "postgresql+psycopg://u:hunter2@host:notaport/db"]
+    "url",
+    [
+        "not a url",
+        "mysql://u:hunter2@localhost/db",
+        "postgresql+psycopg://u:hunter2@host:notaport/db",
+        "postgresql+nosuchdriver://u:hunter2@localhost/db",
+    ],
+    ids=["garbage", "mysql", "bad-port", "unknown-driver"],
 )
 def test_bad_urls_are_config_errors_without_the_password(url: str) -> None:
     with pytest.raises(ConfigError) as caught:

@@ -39,7 +39,9 @@ def forest(wine: tuple[pd.DataFrame, pd.Series]) -> RandomForestClassifier:
 
 
 @pytest.fixture
-def served(home: Path, tmp_path: Path, forest: RandomForestClassifier, wine: tuple[pd.DataFrame, pd.Series]) -> Iterator[ServerProcess]:
+def served(
+    home: Path, tmp_path: Path, forest: RandomForestClassifier, wine: tuple[pd.DataFrame, pd.Series]
+) -> Iterator[ServerProcess]:
     """``wine`` version 1 registered in ``home`` and served by ``python -m shipyard serve``."""
     x, y = wine
     shipyard.register_model("wine", forest, training_data=(x, y), home=home)

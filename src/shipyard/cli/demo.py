@@ -234,7 +234,7 @@ def _show_load(out: Console, load: LoadResult, old: int, new: int) -> None:
     for i, (a, b, other) in enumerate(counts):
         if a + b + other == 0:
             continue
-        bar = Text("█" * round(24 * a / peak), style="cyan") + Text("█" * round(24 * b / peak), style="green")
+        bar = Text("█" * round(24 * a / peak), style="cyan") + Text("░" * round(24 * b / peak), style="green")
         marker = (
             " ← alias moved" if load.switched_at is not None and i == int(load.switched_at / BUCKET_SECONDS) else ""
         )
@@ -251,11 +251,11 @@ def _show_load(out: Console, load: LoadResult, old: int, new: int) -> None:
     last_old = max((a.at for a in load.answers if a.version == old), default=None)
     if load.switched_at is not None:
         out.print(
-            f"PUT /api/models/{MODEL}/aliases/{ALIAS} at {load.switched_at:.2f} s "
-            f"(answered in {load.switch_seconds:.2f} s); "
-            f"last v{old} answer sent at {last_old or 0:.2f} s; first v{new} answer sent at "
-            + (f"{first_new:.2f} s" if first_new is not None else "never")
+            f"PUT /api/models/{MODEL}/aliases/{ALIAS} sent at {load.switched_at:.2f} s, "
+            f"answered in {load.switch_seconds:.2f} s (the server loads v{new} before it answers)"
         )
+        first = f"{first_new:.2f} s" if first_new is not None else "never"
+        out.print(f"last v{old} answer sent at {last_old or 0:.2f} s, first v{new} answer sent at {first}")
     if load.switch_error:
         out.print(Text(f"moving the alias failed: {load.switch_error}", style="bold red"))
     sent = len(load.answers)

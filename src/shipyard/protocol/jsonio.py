@@ -3,8 +3,8 @@
 Parsing is orjson into Python lists, then one ``np.asarray`` call: numpy does the type
 discovery and the copy in C. The one thing numpy gets wrong for us is booleans: it turns
 ``[true, 1.5]`` into ``[1.0, 1.5]`` silently. Checking every element's type would cost a
-Python loop per value, so codecs pre-scan the raw body for ``true``/``false`` (a C-speed
-byte search) and only pay for the element check when a boolean literal can be present.
+Python loop per value, so only the values equal to 0 or 1 (found by one vectorized compare)
+have their original JSON type looked at.
 """
 
 from __future__ import annotations
@@ -41,12 +41,6 @@ def loads_object(body: bytes | memoryview, *, what: str) -> dict[str, Any]:
     return value
 
 
-def may_hold_bools(body: bytes | memoryview) -> bool:
-    """Whether a JSON body could contain a boolean literal (false positives are harmless)."""
-    raw = body if isinstance(body, bytes) else bytes(body)
-    return b"true" in raw or b"false" in raw
-
-
 def dumps(obj: Any) -> bytes:
     """Serialize a response; numpy arrays inside must come from ``json_array``."""
     try:
@@ -67,7 +61,7 @@ def check_fields(obj: dict[str, Any], *, allowed: frozenset[str], what: str) -> 
         raise MalformedRequest(f"unknown field(s) {names} in {what}", hint=f"allowed: {', '.join(sorted(allowed))}")
 
 
-def infer_array(data: Any, *, where: str, bools_possible: bool) -> np.ndarray:
+def infer_array(data: Any, *, where: str) -> np.ndarray:
     """A numpy array holding JSON ``data`` (nested lists) with the types the JSON had.
 
     Numbers become int64/uint64/float64, all-boolean data bool, strings an object array of
@@ -85,11 +79,25 @@ def infer_array(data: Any, *, where: str, bools_possible: bool) -> np.ndarray:
     if kind == "U":
         # numpy stringifies numbers mixed with strings; keep the originals instead.
         return _object_array(data, array.shape)
-    if kind in "iuf" and bools_possible and array.size:
-        objects = _object_array(data, array.shape)
-        if bool in set(map(type, objects.ravel().tolist())):
-            return objects
+    if kind in "iuf" and array.size and _holds_bools(data, array):
+        return _object_array(data, array.shape)
     return array
+
+
+def _holds_bools(data: list[Any], array: np.ndarray) -> bool:
+    # true/false became 1/0: only those positions can be booleans in disguise.
+    candidates = np.flatnonzero((array == 0) | (array == 1))
+    if not candidates.size:
+        return False
+    if array.ndim == 1:
+        return any(type(data[i]) is bool for i in candidates.tolist())
+    for position in zip(*np.unravel_index(candidates, array.shape), strict=True):
+        item: Any = data
+        for index in position:
+            item = item[index]
+        if type(item) is bool:
+            return True
+    return False
 
 
 def _object_array(data: list[Any], shape: tuple[int, ...]) -> np.ndarray:

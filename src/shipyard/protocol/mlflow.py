@@ -7,15 +7,12 @@ a header row and data rows (``mlflow_csv``). The answer is ``{"predictions": ...
 
 from __future__ import annotations
 
-from typing import Any
-
 from shipyard.errors import MalformedRequest, UnsupportedMediaType
 from shipyard.protocol.jsonio import (
     check_fields,
     dumps,
     json_array,
     loads_object,
-    may_hold_bools,
     media_type,
     primary_output,
     type_name,
@@ -61,17 +58,16 @@ def _decode_json(body: bytes) -> RawInputs:
         raise MalformedRequest(f"'params' must be an object, not {type_name(params)}")
     key = given[0]
     value = obj[key]
-    bools = may_hold_bools(body)
     where = repr(key)
     items: tuple[RawInput, ...]
     if key == "dataframe_split":
-        items = (decode_split(value, where=where, bools_possible=bools),)
+        items = (decode_split(value, where=where),)
     elif key == "dataframe_records":
-        items = decode_records(value, where=where, bools_possible=bools)
+        items = decode_records(value, where=where)
     elif key == "inputs" and isinstance(value, dict):
-        items = decode_column_dict(value, where=where, bools_possible=bools)
+        items = decode_column_dict(value, where=where)
     else:
-        items = decode_rows(value, where=where, bools_possible=bools)
+        items = decode_rows(value, where=where)
     return RawInputs(items=items, parameters=params)
 
 
@@ -86,16 +82,11 @@ def _charset(content_type: str | None) -> str | None:
 
 
 def encode_mlflow_response(outputs: Outputs) -> bytes:
-    """``{"predictions": ...}`` as MLflow's scoring server writes it.
+    """``{"predictions": [...]}`` from the primary (first) output, as MLflow answers.
 
-    MLflow converts the model's return value with ``_get_jsonable_obj`` and dumps it with
-    its numpy-aware encoder: an array becomes a (nested) list; a dict of arrays (a model
-    with several outputs) becomes a dict of lists. One output is therefore a list, several
-    a ``{name: list}`` dict.
+    An MLflow-served scikit-learn model answers with what ``predict`` returns; a Shipyard
+    classifier's first output is ``predict`` too, so clients written for MLflow get the
+    same body. The other outputs (``predict_proba``) are available through V2.
     """
-    if len(outputs) == 1:
-        name, array = primary_output(outputs)
-        predictions: Any = json_array(array, name=name, flat=False)
-    else:
-        predictions = {name: json_array(array, name=name, flat=False) for name, array in outputs.items()}
-    return dumps({"predictions": predictions})
+    name, array = primary_output(outputs)
+    return dumps({"predictions": json_array(array, name=name, flat=False)})

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -64,39 +66,40 @@ def _column(values: Sequence[str], dtype: str | None, name: str) -> np.ndarray:
             return np.array([_BOOLS[v.strip().lower()] for v in values], dtype=bool)
         except KeyError as exc:
             raise SignatureMismatch(f"column {name!r}: expected bool (true/false), got {exc.args[0]!r}") from exc
-    text = np.array(values, dtype=str)
-    if dtype in FLOAT_DTYPES:
+    integer: type[np.integer[Any]] = np.uint64 if dtype.startswith("uint") else np.int64
+    parse: Callable[[Sequence[str]], np.ndarray | None] = (
+        _floats if dtype in FLOAT_DTYPES else lambda column: _ints(column, integer)
+    )
+    parsed = parse(values)
+    if parsed is None:
+        bad = next((v for v in values if parse([v]) is None), "")
+        raise SignatureMismatch(f"column {name!r}: expected {dtype}, got {bad!r}")
+    return parsed
+
+
+# Values are parsed one by one with float()/int() rather than through a numpy unicode
+# array: that array is as wide as the longest cell for every row, so one huge cell would
+# make it far larger than the body.
+def _floats(values: Sequence[str]) -> np.ndarray | None:
+    try:
         # An empty cell is a null: NaN, which the validator passes only for nullable fields.
-        text = np.where(text == "", "nan", text)
-        parsed: type[np.generic] = np.float64
-    else:
-        parsed = np.uint64 if dtype.startswith("uint") else np.int64
-    try:
-        return text.astype(parsed)
-    except (ValueError, OverflowError):
-        bad = next(v for v in values if not _parses(v, parsed))
-        raise SignatureMismatch(f"column {name!r}: expected {dtype}, got {bad!r}") from None
+        return np.array([float(v) if v else math.nan for v in values], dtype=np.float64)
+    except ValueError:
+        return None
 
 
-def _parses(value: str, parsed: type[np.generic]) -> bool:
+def _ints(values: Sequence[str], dtype: type[np.integer[Any]] = np.int64) -> np.ndarray | None:
     try:
-        np.array([value if value or parsed is not np.float64 else "nan"]).astype(parsed)
+        return np.array([int(v) for v in values], dtype=dtype)
     except (ValueError, OverflowError):
-        return False
-    return True
+        return None
 
 
 def _inferred(values: Sequence[str]) -> np.ndarray:
-    text = np.array(values, dtype=str)
-    if "" not in values:
-        try:
-            return text.astype(np.int64)
-        except (ValueError, OverflowError):
-            pass
-    try:
-        return np.where(text == "", "nan", text).astype(np.float64)
-    except ValueError:
-        pass
+    for parse in (_ints, _floats):
+        parsed = parse(values)
+        if parsed is not None:
+            return parsed
     lowered = [v.strip().lower() for v in values]
     if all(v in _BOOLS for v in lowered):
         return np.array([_BOOLS[v] for v in lowered], dtype=bool)

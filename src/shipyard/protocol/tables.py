@@ -20,7 +20,7 @@ _SPLIT_FIELDS = frozenset({"columns", "data", "index"})
 _SHOWN = 5
 
 
-def decode_rows(value: Any, *, where: str, bools_possible: bool) -> tuple[RawInput, ...]:
+def decode_rows(value: Any, *, where: str) -> tuple[RawInput, ...]:
     """``value`` as a list of rows: lists (or scalars) give one unnamed input, records one per key."""
     if not isinstance(value, list):
         raise MalformedRequest(f"{where} must be an array of rows, not {type_name(value)}")
@@ -28,11 +28,11 @@ def decode_rows(value: Any, *, where: str, bools_possible: bool) -> tuple[RawInp
         # An empty table still decodes; the validator reports "no rows" with the others.
         return (RawInput(None, np.empty((0,))),)
     if isinstance(value[0], dict):
-        return decode_records(value, where=where, bools_possible=bools_possible)
-    return (RawInput(None, infer_array(value, where=where, bools_possible=bools_possible)),)
+        return decode_records(value, where=where)
+    return (RawInput(None, infer_array(value, where=where)),)
 
 
-def decode_records(rows: Any, *, where: str, bools_possible: bool) -> tuple[RawInput, ...]:
+def decode_records(rows: Any, *, where: str) -> tuple[RawInput, ...]:
     """Rows as ``{column: value}`` records: every row must name the same columns."""
     if not isinstance(rows, list):
         raise MalformedRequest(f"{where} must be an array of records, not {type_name(rows)}")
@@ -55,23 +55,20 @@ def decode_records(rows: Any, *, where: str, bools_possible: bool) -> tuple[RawI
     return tuple(
         RawInput(
             name,
-            infer_array([row[name] for row in rows], where=f"{where} column {name!r}", bools_possible=bools_possible),
+            infer_array([row[name] for row in rows], where=f"{where} column {name!r}"),
         )
         for name in keys
     )
 
 
-def decode_column_dict(value: Any, *, where: str, bools_possible: bool) -> tuple[RawInput, ...]:
+def decode_column_dict(value: Any, *, where: str) -> tuple[RawInput, ...]:
     """``{name: values}``: one named input per key (columns, or tensors with a batch axis)."""
     if not isinstance(value, dict) or not value:
         raise MalformedRequest(f"{where} must be a non-empty object of named arrays")
-    return tuple(
-        RawInput(str(name), infer_array(values, where=f"{where}[{name!r}]", bools_possible=bools_possible))
-        for name, values in value.items()
-    )
+    return tuple(RawInput(str(name), infer_array(values, where=f"{where}[{name!r}]")) for name, values in value.items())
 
 
-def decode_split(value: Any, *, where: str, bools_possible: bool) -> RawInput:
+def decode_split(value: Any, *, where: str) -> RawInput:
     """pandas ``orient="split"``: ``columns`` names, ``data`` rows, an optional ``index`` (ignored)."""
     if not isinstance(value, dict):
         raise MalformedRequest(f"{where} must be an object with 'columns' and 'data'")
@@ -90,7 +87,7 @@ def decode_split(value: Any, *, where: str, bools_possible: bool) -> RawInput:
     if not data:
         width = len(columns) if columns is not None else 0
         return RawInput(None, np.empty((0, width)), column_names=tuple(columns) if columns is not None else None)
-    array = infer_array(data, where=f"{where} data", bools_possible=bools_possible)
+    array = infer_array(data, where=f"{where} data")
     if array.ndim != 2:
         raise MalformedRequest(f"{where}: 'data' must be rows of values, got shape {list(array.shape)}")
     if columns is not None and array.shape[1] != len(columns):

@@ -15,7 +15,6 @@ from shipyard.protocol.jsonio import (
     dumps,
     json_array,
     loads_object,
-    may_hold_bools,
     media_type,
     primary_output,
 )
@@ -35,11 +34,10 @@ def decode_v1_request(body: bytes, *, content_type: str | None = None) -> RawInp
     check_fields(obj, allowed=_FIELDS, what="the request")
     if len(obj) != 1:
         raise MalformedRequest("the request needs exactly one of 'instances' or 'inputs'")
-    bools = may_hold_bools(body)
     key, value = next(iter(obj.items()))
     if key == "inputs" and isinstance(value, dict):
-        return RawInputs(items=decode_column_dict(value, where="'inputs'", bools_possible=bools))
-    return RawInputs(items=decode_rows(value, where=f"{key!r}", bools_possible=bools))
+        return RawInputs(items=decode_column_dict(value, where="'inputs'"))
+    return RawInputs(items=decode_rows(value, where=f"{key!r}"))
 
 
 def encode_v1_response(outputs: Outputs) -> bytes:

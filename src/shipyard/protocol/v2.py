@@ -21,7 +21,6 @@ from shipyard.protocol.jsonio import (
     dumps,
     json_array,
     loads_object,
-    may_hold_bools,
     media_type,
     type_name,
 )
@@ -98,13 +97,11 @@ def decode_infer_request(body: bytes, *, content_type: str | None, header_length
     raw_inputs = obj.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise MalformedRequest("the inference request needs a non-empty 'inputs' array")
-    # The header is the whole body without binary data: search the bytes, not a copy.
-    bools = may_hold_bools(body if binary is None else header)
     items: list[RawInput] = []
     seen: set[str] = set()
     offset = 0
     for raw in raw_inputs:
-        tensor, offset = decode_tensor(raw, what="input", binary=binary, offset=offset, bools_possible=bools)
+        tensor, offset = decode_tensor(raw, what="input", binary=binary, offset=offset)
         if tensor.name in seen:
             raise MalformedRequest(f"input {tensor.name!r} is given twice")
         seen.add(tensor.name)
@@ -229,11 +226,10 @@ def decode_infer_response(body: bytes, *, header_length: int | None) -> V2InferR
     raw_outputs = obj.get("outputs")
     if not isinstance(raw_outputs, list) or not isinstance(obj.get("model_name"), str):
         raise MalformedRequest("the inference response needs 'model_name' and an 'outputs' array")
-    bools = may_hold_bools(header)
     outputs: dict[str, np.ndarray] = {}
     offset = 0
     for raw in raw_outputs:
-        tensor, offset = decode_tensor(raw, what="output", binary=binary, offset=offset, bools_possible=bools)
+        tensor, offset = decode_tensor(raw, what="output", binary=binary, offset=offset)
         outputs[tensor.name] = tensor.array
     _check_consumed(binary, offset)
     return V2InferResponse(

@@ -21,6 +21,7 @@ from shipyard.protocol.v2_binary import read_tensor
 from shipyard.schema.validate import to_float
 
 _TENSOR_FIELDS = frozenset({"name", "shape", "datatype", "parameters", "data"})
+_MAX_ELEMENTS = 1 << 40
 _FLOAT_TYPES = frozenset({int, float, type(None)})
 
 
@@ -33,9 +34,7 @@ class DecodedTensor:
     parameters: dict[str, Any]
 
 
-def decode_tensor(
-    obj: Any, *, what: str, binary: memoryview | None, offset: int, bools_possible: bool
-) -> tuple[DecodedTensor, int]:
+def decode_tensor(obj: Any, *, what: str, binary: memoryview | None, offset: int) -> tuple[DecodedTensor, int]:
     """The tensor described by ``obj`` and the binary offset after its data."""
     if not isinstance(obj, dict):
         raise MalformedRequest(f"each {what} must be an object, not {type_name(obj)}")
@@ -56,7 +55,7 @@ def decode_tensor(
     if size is None:
         if "data" not in obj:
             raise MalformedRequest(f"{where} has neither 'data' nor parameters.binary_data_size")
-        array, declared = _json_data(obj["data"], datatype, shape, where, bools_possible)
+        array, declared = _json_data(obj["data"], datatype, shape, where)
         return DecodedTensor(name, array, declared, parameters), offset
     if "data" in obj:
         raise MalformedRequest(f"{where} has both 'data' and parameters.binary_data_size")
@@ -79,13 +78,15 @@ def _shape(value: Any, where: str) -> tuple[int, ...]:
             raise MalformedRequest(f"{where}: 'shape' must be an array of integers")
         if d < 0:
             raise MalformedRequest(f"{where}: shape {value} has a negative dimension")
+    # A zero dimension makes any shape "fit" empty data, but numpy still refuses to build
+    # an array whose other dimensions multiply past its limits: refuse those up front.
+    if math.prod(d for d in value if d) > _MAX_ELEMENTS:
+        raise MalformedRequest(f"{where}: shape {value} is too large")
     return tuple(value)
 
 
-def _json_data(
-    data: Any, datatype: str, shape: tuple[int, ...], where: str, bools_possible: bool
-) -> tuple[np.ndarray, str]:
-    array = infer_array(data, where=f"{where} data", bools_possible=bools_possible)
+def _json_data(data: Any, datatype: str, shape: tuple[int, ...], where: str) -> tuple[np.ndarray, str]:
+    array = infer_array(data, where=f"{where} data")
     count = math.prod(shape)
     if array.size != count:
         raise MalformedRequest(f"{where}: shape {list(shape)} needs {count} values, data holds {array.size}")

@@ -106,6 +106,7 @@ class Signature:
     outputs: tuple[FieldSpec, ...] = ()
     frame: bool = False
     _index: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _homogeneous: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in ("columns", "tensors"):
@@ -118,6 +119,9 @@ class Signature:
         if self.kind == "columns" and any(f.shape != (-1,) for f in self.inputs):
             raise InvalidRequest("a columns signature has one scalar per row in each column")
         self._index.update({n: i for i, n in enumerate(names)})
+        # Asked on every request: computed once.
+        dtypes = {f.dtype for f in self.inputs}
+        object.__setattr__(self, "_homogeneous", next(iter(dtypes)) if len(dtypes) == 1 else None)
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -129,8 +133,7 @@ class Signature:
     @property
     def homogeneous_dtype(self) -> str | None:
         """The one dtype all columns share, if they do (then a 2-D matrix can hold them)."""
-        dtypes = {f.dtype for f in self.inputs}
-        return next(iter(dtypes)) if len(dtypes) == 1 else None
+        return self._homogeneous
 
     def with_outputs(self, outputs: Sequence[FieldSpec]) -> Signature:
         return Signature(kind=self.kind, inputs=self.inputs, outputs=tuple(outputs), frame=self.frame)

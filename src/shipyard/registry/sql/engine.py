@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry, StaticPool
 
 from shipyard.errors import ConfigError
@@ -76,9 +76,12 @@ def sqlite_path(url: URL) -> Path | None:
 
 def create_engine(url: URL) -> Engine:
     """An engine for ``url`` with the per-backend settings described in the module docstring."""
-    if url.get_backend_name() == "sqlite":
-        return _sqlite_engine(url)
-    return sa.create_engine(url, pool_pre_ping=True, future=True)
+    try:
+        if url.get_backend_name() == "sqlite":
+            return _sqlite_engine(url)
+        return sa.create_engine(url, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError) as exc:  # e.g. a driver that is not installed
+        raise ConfigError(f"cannot use registry URL {mask_url(url)!r}: {exc}") from exc
 
 
 def _sqlite_engine(url: URL) -> Engine:

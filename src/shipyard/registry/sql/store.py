@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
-from datetime import UTC, datetime
 from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from shipyard.errors import AliasNotFound, Conflict, ModelNotFound, VersionNotFound
+from shipyard.errors import AliasNotFound, Conflict, ModelNotFound
 from shipyard.registry.refs import ModelRef, check_alias, check_model_name, parse_ref, parse_version
-from shipyard.registry.sql import migrate, transactions
+from shipyard.registry.sql import migrate, queries, transactions
 from shipyard.registry.sql.engine import create_engine, insert_ignore, mask_url, parse_url, upsert
 from shipyard.registry.sql.rows import (
     artifact_ref,
@@ -31,7 +30,6 @@ from shipyard.registry.sql.rows import (
     check_short_text,
     check_tag,
     model_record,
-    version_record,
     version_values,
 )
 from shipyard.registry.sql.tables import aliases, model_tags, model_versions, models, version_tags
@@ -41,10 +39,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 ARTIFACT_PAGE = 500
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class RegistryStore:
@@ -81,15 +75,15 @@ class RegistryStore:
         """The model called ``name``, created (with these fields) if it does not exist yet."""
         check_model_name(name)
         _check_model_fields(description, owner)
-        existing = self._read(lambda conn: self._find_model(conn, name), f"reading model {name!r}")
+        existing = self._read(lambda conn: queries.find_model(conn, name), f"reading model {name!r}")
         if existing is not None:
             return existing
 
         def work(conn: Connection) -> Model:
-            now = _now()
+            now = queries.now()
             values = {"name": name, "description": description, "owner": owner, "created_at": now, "updated_at": now}
             insert_ignore(conn, models, values, ["name"])
-            return self._model(conn, self._model_row(conn, name))
+            return queries.load_model(conn, queries.model_row(conn, name))
 
         return self._write(work, f"creating model {name!r}")
 
@@ -105,20 +99,22 @@ class RegistryStore:
         def work(conn: Connection) -> Model:
             if conn.execute(sa.select(models.c.id).where(models.c.name == name)).first() is not None:
                 raise Conflict(f"model {name!r} already exists")
-            now = _now()
+            now = queries.now()
             values = {"name": name, "description": description, "owner": owner, "created_at": now, "updated_at": now}
             model_id = conn.execute(sa.insert(models).values(**values).returning(models.c.id)).scalar_one()
             if tags:
                 conn.execute(
                     sa.insert(model_tags), [{"model_id": model_id, "key": k, "value": v} for k, v in tags.items()]
                 )
-            return self._model(conn, self._model_row(conn, name))
+            return queries.load_model(conn, queries.model_row(conn, name))
 
         return self._write(work, f"creating model {name!r}")
 
     def get_model(self, name: str) -> Model:
         check_model_name(name)
-        return self._read(lambda conn: self._model(conn, self._model_row(conn, name)), f"reading model {name!r}")
+        return self._read(
+            lambda conn: queries.load_model(conn, queries.model_row(conn, name)), f"reading model {name!r}"
+        )
 
     def list_models(self) -> list[Model]:
         """Every model, by name."""
@@ -146,16 +142,16 @@ class RegistryStore:
         """Change a model's description and/or owner (None leaves a field as it is)."""
         check_model_name(name)
         _check_model_fields(description or "", owner or "")
-        changes: dict[str, object] = {"updated_at": _now()}
+        changes: dict[str, object] = {"updated_at": queries.now()}
         if description is not None:
             changes["description"] = description
         if owner is not None:
             changes["owner"] = owner
 
         def work(conn: Connection) -> Model:
-            row = self._model_row(conn, name)
+            row = queries.model_row(conn, name)
             conn.execute(sa.update(models).where(models.c.id == row["id"]).values(**changes))
-            return self._model(conn, self._model_row(conn, name))
+            return queries.load_model(conn, queries.model_row(conn, name))
 
         return self._write(work, f"updating model {name!r}")
 
@@ -164,9 +160,9 @@ class RegistryStore:
         check_tag(key, value)
 
         def work(conn: Connection) -> None:
-            model_id = self._model_row(conn, name)["id"]
+            model_id = queries.model_row(conn, name)["id"]
             upsert(conn, model_tags, {"model_id": model_id, "key": key, "value": value}, ["model_id", "key"])
-            self._touch(conn, model_id)
+            queries.touch(conn, model_id)
 
         self._write(work, f"tagging model {name!r}")
 
@@ -176,9 +172,9 @@ class RegistryStore:
         check_tag(key, "")
 
         def work(conn: Connection) -> None:
-            model_id = self._model_row(conn, name)["id"]
+            model_id = queries.model_row(conn, name)["id"]
             conn.execute(sa.delete(model_tags).where(model_tags.c.model_id == model_id, model_tags.c.key == key))
-            self._touch(conn, model_id)
+            queries.touch(conn, model_id)
 
         self._write(work, f"untagging model {name!r}")
 
@@ -191,12 +187,12 @@ class RegistryStore:
         parent = parse_version(draft.parent_version) if draft.parent_version is not None else None
 
         def work(conn: Connection) -> ModelVersion:
-            now = _now()
+            now = queries.now()
             values = {"name": name, "description": "", "owner": owner, "created_at": now, "updated_at": now}
             insert_ignore(conn, models, values, ["name"])
-            model_id = self._model_row(conn, name, for_update=True)["id"]
+            model_id = queries.model_row(conn, name, for_update=True)["id"]
             if parent is not None:
-                self._version_row(conn, model_id, name, parent)
+                queries.version_row(conn, model_id, name, parent)
             top = conn.execute(
                 sa.select(sa.func.max(model_versions.c.version)).where(model_versions.c.model_id == model_id)
             )
@@ -207,8 +203,8 @@ class RegistryStore:
             if draft.tags:
                 tag_rows = [{"version_id": version_id, "key": k, "value": v} for k, v in draft.tags.items()]
                 conn.execute(sa.insert(version_tags), tag_rows)
-            self._touch(conn, model_id, now)
-            return self._versions(conn, name, model_id, [self._version_row(conn, model_id, name, number)])[0]
+            queries.touch(conn, model_id, now)
+            return queries.load_version(conn, name, model_id, number)
 
         version = self._write(work, f"registering a version of {name!r}", retry_unique=True)
         logger.info("registered %s (%s, sha256 %s)", version.ref, version.flavor, version.artifact.sha256[:12])
@@ -219,8 +215,8 @@ class RegistryStore:
         number = parse_version(version)
 
         def work(conn: Connection) -> ModelVersion:
-            model_id = self._model_row(conn, name)["id"]
-            return self._versions(conn, name, model_id, [self._version_row(conn, model_id, name, number)])[0]
+            model_id = queries.model_row(conn, name)["id"]
+            return queries.load_version(conn, name, model_id, number)
 
         return self._read(work, f"reading {name}/{number}")
 
@@ -229,16 +225,16 @@ class RegistryStore:
         check_model_name(name)
 
         def work(conn: Connection) -> list[ModelVersion]:
-            model_id = self._model_row(conn, name)["id"]
+            model_id = queries.model_row(conn, name)["id"]
             query = sa.select(model_versions).where(model_versions.c.model_id == model_id)
             rows = list(conn.execute(query.order_by(model_versions.c.version)).mappings())
-            return self._versions(conn, name, model_id, rows)
+            return queries.load_versions(conn, name, model_id, rows)
 
         return self._read(work, f"listing versions of {name!r}")
 
     def latest_version(self, name: str) -> ModelVersion:
         check_model_name(name)
-        return self._read(lambda conn: self._latest(conn, name), f"reading the latest version of {name!r}")
+        return self._read(lambda conn: queries.latest(conn, name), f"reading the latest version of {name!r}")
 
     def resolve(self, ref: ModelRef | str) -> ModelVersion:
         """The version ``ref`` names: ``name`` (latest), ``name@alias`` or ``name/version``."""
@@ -249,12 +245,12 @@ class RegistryStore:
             alias = check_alias(ref.alias)
 
             def by_alias(conn: Connection) -> ModelVersion:
-                model_id = self._model_row(conn, name)["id"]
+                model_id = queries.model_row(conn, name)["id"]
                 query = sa.select(aliases.c.version).where(aliases.c.model_id == model_id, aliases.c.alias == alias)
                 number = conn.execute(query).scalar()
                 if number is None:
                     raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
-                return self._versions(conn, name, model_id, [self._version_row(conn, model_id, name, number)])[0]
+                return queries.load_version(conn, name, model_id, number)
 
             return self._read(by_alias, f"resolving {ref}")
         if ref.version is not None:
@@ -267,8 +263,8 @@ class RegistryStore:
         check_tag(key, value)
 
         def work(conn: Connection) -> None:
-            model_id = self._model_row(conn, name)["id"]
-            version_id = self._version_row(conn, model_id, name, number)["id"]
+            model_id = queries.model_row(conn, name)["id"]
+            version_id = queries.version_row(conn, model_id, name, number)["id"]
             upsert(conn, version_tags, {"version_id": version_id, "key": key, "value": value}, ["version_id", "key"])
 
         self._write(work, f"tagging {name}/{number}")
@@ -280,8 +276,8 @@ class RegistryStore:
         check_tag(key, "")
 
         def work(conn: Connection) -> None:
-            model_id = self._model_row(conn, name)["id"]
-            version_id = self._version_row(conn, model_id, name, number)["id"]
+            model_id = queries.model_row(conn, name)["id"]
+            version_id = queries.version_row(conn, model_id, name, number)["id"]
             conn.execute(
                 sa.delete(version_tags).where(version_tags.c.version_id == version_id, version_tags.c.key == key)
             )
@@ -297,12 +293,12 @@ class RegistryStore:
         number = parse_version(version)
 
         def work(conn: Connection) -> None:
-            model_id = self._model_row(conn, name)["id"]
-            self._version_row(conn, model_id, name, number)
-            now = _now()
+            model_id = queries.model_row(conn, name)["id"]
+            queries.version_row(conn, model_id, name, number)
+            now = queries.now()
             values = {"model_id": model_id, "alias": alias, "version": number, "updated_at": now}
             upsert(conn, aliases, values, ["model_id", "alias"])
-            self._touch(conn, model_id, now)
+            queries.touch(conn, model_id, now)
 
         self._write(work, f"setting {name}@{alias}", retry_unique=True)
         logger.info("alias %s@%s -> %s/%d", name, alias, name, number)
@@ -312,11 +308,11 @@ class RegistryStore:
         check_alias(alias)
 
         def work(conn: Connection) -> None:
-            model_id = self._model_row(conn, name)["id"]
+            model_id = queries.model_row(conn, name)["id"]
             gone = conn.execute(sa.delete(aliases).where(aliases.c.model_id == model_id, aliases.c.alias == alias))
             if gone.rowcount == 0:
                 raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
-            self._touch(conn, model_id)
+            queries.touch(conn, model_id)
 
         self._write(work, f"deleting {name}@{alias}")
         logger.info("alias %s@%s deleted", name, alias)
@@ -379,73 +375,6 @@ class RegistryStore:
 
     def _write(self, work: Callable[[Connection], T], what: str, *, retry_unique: bool = False) -> T:
         return transactions.run(self._engine, work, write=True, retry_unique=retry_unique, what=what)
-
-    @staticmethod
-    def _find_model(conn: Connection, name: str) -> Model | None:
-        row = conn.execute(sa.select(models).where(models.c.name == name)).mappings().first()
-        return None if row is None else RegistryStore._model(conn, row)
-
-    @staticmethod
-    def _model_row(conn: Connection, name: str, *, for_update: bool = False) -> RowMapping:
-        query = sa.select(models).where(models.c.name == name)
-        # FOR UPDATE queues writers of one model on PostgreSQL; SQLite renders no clause.
-        row = conn.execute(query.with_for_update() if for_update else query).mappings().first()
-        if row is None:
-            raise ModelNotFound(f"model {name!r} not found", hint="`shipyard models list` shows registered models")
-        return row
-
-    @staticmethod
-    def _version_row(conn: Connection, model_id: int, name: str, number: int) -> RowMapping:
-        query = sa.select(model_versions).where(
-            model_versions.c.model_id == model_id, model_versions.c.version == number
-        )
-        row = conn.execute(query).mappings().first()
-        if row is None:
-            raise VersionNotFound(f"model {name!r} has no version {number}")
-        return row
-
-    @staticmethod
-    def _model(conn: Connection, row: RowMapping) -> Model:
-        model_id = row["id"]
-        tag_q = sa.select(model_tags.c.key, model_tags.c.value).where(model_tags.c.model_id == model_id)
-        alias_q = sa.select(aliases.c.alias, aliases.c.version).where(aliases.c.model_id == model_id)
-        latest_q = sa.select(sa.func.max(model_versions.c.version)).where(model_versions.c.model_id == model_id)
-        return model_record(
-            row,
-            tags={r.key: r.value for r in conn.execute(tag_q)},
-            aliases={r.alias: r.version for r in conn.execute(alias_q)},
-            latest=conn.execute(latest_q).scalar(),
-        )
-
-    @staticmethod
-    def _versions(conn: Connection, name: str, model_id: int, rows: list[RowMapping]) -> list[ModelVersion]:
-        if not rows:
-            return []
-        ids = [r["id"] for r in rows]
-        tags: dict[int, dict[str, str]] = {}
-        for tag in conn.execute(sa.select(version_tags).where(version_tags.c.version_id.in_(ids))).mappings():
-            tags.setdefault(tag["version_id"], {})[tag["key"]] = tag["value"]
-        pointing: dict[int, list[str]] = {}
-        alias_q = sa.select(aliases.c.alias, aliases.c.version).where(aliases.c.model_id == model_id)
-        for alias in conn.execute(alias_q):
-            pointing.setdefault(alias.version, []).append(alias.alias)
-        return [
-            version_record(r, model=name, tags=tags.get(r["id"], {}), aliases=tuple(pointing.get(r["version"], ())))
-            for r in rows
-        ]
-
-    @staticmethod
-    def _latest(conn: Connection, name: str) -> ModelVersion:
-        model_id = RegistryStore._model_row(conn, name)["id"]
-        query = sa.select(model_versions).where(model_versions.c.model_id == model_id)
-        row = conn.execute(query.order_by(model_versions.c.version.desc()).limit(1)).mappings().first()
-        if row is None:
-            raise VersionNotFound(f"model {name!r} has no versions yet")
-        return RegistryStore._versions(conn, name, model_id, [row])[0]
-
-    @staticmethod
-    def _touch(conn: Connection, model_id: int, when: datetime | None = None) -> None:
-        conn.execute(sa.update(models).where(models.c.id == model_id).values(updated_at=when or _now()))
 
 
 def _check_model_fields(description: str, owner: str) -> None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from tests.cli.conftest import ModelFiles, Shipyard
+from cli_support import ModelFiles, Shipyard
 
 
 def test_register_prints_the_new_version(shipyard: Shipyard, model_files: ModelFiles) -> None:
@@ -67,7 +68,15 @@ def test_show_model_lists_its_versions(shipyard: Shipyard, registered: str, mode
 def test_show_version_shows_lineage(shipyard: Shipyard, registered: str) -> None:
     result = shipyard("models", "show", "iris/1")
     assert result.exit_code == 0, result.output
-    for expected in ("sha256", "training data", "150 rows", "accuracy=0.97", "max_iter=300", "environment", "created by"):
+    for expected in (
+        "sha256",
+        "training data",
+        "150 rows",
+        "accuracy=0.97",
+        "max_iter=300",
+        "environment",
+        "created by",
+    ):
         assert expected in result.stdout, expected
     assert "UNSAFE" not in result.stdout
 
@@ -100,9 +109,11 @@ def test_pickle_with_trust_is_marked_unsafe(shipyard: Shipyard, model_files: Mod
     assert json.loads(shipyard("models", "list", "--json").stdout)["models"][0]["unsafe_versions"] == [1]
 
 
-def test_global_home_option_wins(shipyard: Shipyard, model_files: ModelFiles, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_global_home_option_wins(shipyard: Shipyard, model_files: ModelFiles, tmp_path: Path) -> None:
     other = tmp_path / "elsewhere"
-    result = shipyard("--home", other, "models", "register", "iris", model_files.skops_path, "--sample", model_files.sample_csv)
+    result = shipyard(
+        "--home", other, "models", "register", "iris", model_files.skops_path, "--sample", model_files.sample_csv
+    )
     assert result.exit_code == 0, result.output
     assert (other / "registry.db").exists()
     assert json.loads(shipyard("--home", other, "models", "list", "--json").stdout)["models"][0]["name"] == "iris"
