@@ -42,6 +42,8 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     root.setLevel(level.upper())
     # uvicorn's own access log duplicates ours (which has request ids and models): silence it.
     logging.getLogger("uvicorn.access").disabled = True
+    # Alembic narrates every schema check at INFO; only its warnings matter to an operator.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
