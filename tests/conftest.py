@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
@@ -17,9 +18,7 @@ N_FEATURES = 20
 
 @pytest.fixture(scope="session")
 def classification_data() -> tuple[np.ndarray, np.ndarray]:
-    X, y = make_classification(
-        n_samples=600, n_features=N_FEATURES, n_informative=10, n_redundant=4, random_state=0
-    )
+    X, y = make_classification(n_samples=600, n_features=N_FEATURES, n_informative=10, n_redundant=4, random_state=0)
     return X.astype(np.float64), y
 
 

@@ -101,7 +101,9 @@ def _find_toml(env: Mapping[str, str]) -> Path | None:
         return path
     candidates = [Path.cwd() / "shipyard.toml"]
     home = env.get(ENV_PREFIX + "HOME")
-    candidates.append(Path(home).expanduser() / "shipyard.toml" if home else Path("~/.shipyard/shipyard.toml").expanduser())
+    candidates.append(
+        Path(home).expanduser() / "shipyard.toml" if home else Path("~/.shipyard/shipyard.toml").expanduser()
+    )
     return next((p for p in candidates if p.is_file()), None)
 
 

@@ -8,13 +8,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from homes import open_home
-from live_server import LiveServer
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from homes import open_home
+from live_server import LiveServer
 
 
 def mixed_frame(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
@@ -60,7 +61,9 @@ def registry_home(tmp_path_factory: pytest.TempPathFactory, classification_data:
 @pytest.fixture(scope="module")
 def server(registry_home) -> Iterator[LiveServer]:
     home, _ = registry_home
-    with LiveServer(home, ["lr@production", "rf", "mixed"], settings={"max_body_bytes": "65536", "max_rows": "500"}) as srv:
+    with LiveServer(
+        home, ["lr@production", "rf", "mixed"], settings={"max_body_bytes": "65536", "max_rows": "500"}
+    ) as srv:
         yield srv
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-from homes import open_home
 from http_registry import build_registry
+
+from homes import open_home
 from live_server import LiveServer
 
 
@@ -38,9 +39,7 @@ def test_alias_moves_under_load_without_failures(tmp_path: Path, classification_
     with LiveServer(home, ["lr@production"], settings={"alias_poll_seconds": "0.2"}) as server:
         stop = threading.Event()
         results: list[tuple[int, str]] = []
-        threads = [
-            threading.Thread(target=_load, args=(server.url, stop, results, X[i].tolist())) for i in range(8)
-        ]
+        threads = [threading.Thread(target=_load, args=(server.url, stop, results, X[i].tolist())) for i in range(8)]
         for t in threads:
             t.start()
         try:

@@ -62,9 +62,7 @@ def test_upload_download_and_alias(server, classification_data) -> None:
 def test_pickle_upload_refused_without_trust(server, classification_data) -> None:
     X, y = classification_data
     data = pickle.dumps(LogisticRegression(max_iter=200).fit(X, y))
-    response = httpx.post(
-        server.url + "/api/models/pickled/versions", files={"artifact": ("model.pkl", data)}
-    )
+    response = httpx.post(server.url + "/api/models/pickled/versions", files={"artifact": ("model.pkl", data)})
     assert response.status_code == 422, response.text
     assert response.json()["code"] == "unsafe_format"
     assert httpx.get(server.url + "/api/models/pickled").status_code == 404
@@ -81,17 +79,38 @@ def test_pickle_upload_refused_without_trust(server, classification_data) -> Non
         ("PUT", "/api/models/lr/aliases/ok", {"json": {"version": "x"}}, 400),
         ("PUT", "/api/models/lr/aliases/ok", {"json": {"version": 1, "more": 2}}, 400),
         ("PUT", "/api/models/lr/aliases/ok", {"content": b"{oops"}, 400),
-        ("POST", "/api/models/up/versions", {"content": b"raw", "headers": {"content-type": "application/octet-stream"}}, 415),
+        (
+            "POST",
+            "/api/models/up/versions",
+            {"content": b"raw", "headers": {"content-type": "application/octet-stream"}},
+            415,
+        ),
         ("POST", "/api/models/up/versions", {"files": {"other": ("a", b"b")}}, 400),
         ("POST", "/api/models/up/versions", {"files": {"artifact": ("a.csv", b"a,b\n1,2\n")}}, 422),
-        ("POST", "/api/models/up/versions", {"files": {"artifact": ("m", b"x")}, "data": {"metadata": '{"nope": 1}'}}, 400),
+        (
+            "POST",
+            "/api/models/up/versions",
+            {"files": {"artifact": ("m", b"x")}, "data": {"metadata": '{"nope": 1}'}},
+            400,
+        ),
         ("POST", "/api/models/..%2fup/versions", {"files": {"artifact": ("m", b"x")}}, 404),
         ("GET", "/api/models/lr/versions/1/artifact/..%2f..%2f", {}, 404),
     ],
     ids=[
-        "unknown-model", "unknown-version", "bad-version", "alias-missing-version", "bad-alias",
-        "alias-version-not-int", "alias-extra-field", "alias-bad-json", "upload-not-multipart",
-        "upload-no-artifact", "upload-not-a-model", "upload-unknown-metadata", "upload-traversal", "download-traversal",
+        "unknown-model",
+        "unknown-version",
+        "bad-version",
+        "alias-missing-version",
+        "bad-alias",
+        "alias-version-not-int",
+        "alias-extra-field",
+        "alias-bad-json",
+        "upload-not-multipart",
+        "upload-no-artifact",
+        "upload-not-a-model",
+        "upload-unknown-metadata",
+        "upload-traversal",
+        "download-traversal",
     ],
 )
 def test_management_bad_input(server, method: str, path: str, kwargs: dict[str, object], status: int) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import numpy as np
+
 from homes import open_home
 from live_server import LiveServer
 

@@ -12,14 +12,22 @@ X_ROW_COLUMNS = [f"x{i}" for i in range(20)]
 
 
 def v2_body(rows: np.ndarray, name: str = "input-0", datatype: str = "FP64", **extra: object) -> dict[str, object]:
-    return {"inputs": [{"name": name, "shape": list(rows.shape), "datatype": datatype, "data": rows.ravel().tolist()}], **extra}
+    return {
+        "inputs": [{"name": name, "shape": list(rows.shape), "datatype": datatype, "data": rows.ravel().tolist()}],
+        **extra,
+    }
 
 
 def binary_request(rows: np.ndarray, *, outputs_binary: bool = False) -> tuple[bytes, dict[str, str]]:
     raw = np.ascontiguousarray(rows, dtype="<f8").tobytes()
     header = {
         "inputs": [
-            {"name": "input-0", "shape": list(rows.shape), "datatype": "FP64", "parameters": {"binary_data_size": len(raw)}}
+            {
+                "name": "input-0",
+                "shape": list(rows.shape),
+                "datatype": "FP64",
+                "parameters": {"binary_data_size": len(raw)},
+            }
         ]
     }
     if outputs_binary:
@@ -151,16 +159,44 @@ def _error(response: httpx.Response, status: int) -> dict[str, str]:
         (json.dumps({"inputs": [], "surprise": 1}).encode(), 400, "malformed_request"),
         (json.dumps(v2_body(np.zeros((2, 19)))).encode(), 400, "signature_mismatch"),
         (json.dumps(v2_body(np.zeros((2, 20)), datatype="BYTES")).encode(), 400, None),
-        (json.dumps({"inputs": [{"name": "x0", "shape": [1], "datatype": "FP64", "data": [1.0]}]}).encode(), 400, "signature_mismatch"),
-        (json.dumps({"inputs": [{"name": "input-0", "shape": [1, 20], "datatype": "FP64", "data": [1.0] * 19}]}).encode(), 400, "malformed_request"),
-        (json.dumps({"inputs": [{"name": "input-0", "shape": [1, 20], "datatype": "FP64", "data": [None] * 20}]}).encode(), 400, "signature_mismatch"),
+        (
+            json.dumps({"inputs": [{"name": "x0", "shape": [1], "datatype": "FP64", "data": [1.0]}]}).encode(),
+            400,
+            "signature_mismatch",
+        ),
+        (
+            json.dumps(
+                {"inputs": [{"name": "input-0", "shape": [1, 20], "datatype": "FP64", "data": [1.0] * 19}]}
+            ).encode(),
+            400,
+            "malformed_request",
+        ),
+        (
+            json.dumps(
+                {"inputs": [{"name": "input-0", "shape": [1, 20], "datatype": "FP64", "data": [None] * 20}]}
+            ).encode(),
+            400,
+            "signature_mismatch",
+        ),
         (json.dumps(v2_body(np.zeros((501, 20)))).encode(), 413, None),
     ],
-    ids=["malformed-json", "not-an-object", "missing-inputs", "extra-field", "wrong-shape", "wrong-datatype",
-         "missing-columns", "data-shape-mismatch", "nan-null", "too-many-rows"],
+    ids=[
+        "malformed-json",
+        "not-an-object",
+        "missing-inputs",
+        "extra-field",
+        "wrong-shape",
+        "wrong-datatype",
+        "missing-columns",
+        "data-shape-mismatch",
+        "nan-null",
+        "too-many-rows",
+    ],
 )
 def test_bad_v2_requests(server, payload: bytes, status: int, code: str | None) -> None:
-    response = httpx.post(server.url + "/v2/models/lr/infer", content=payload, headers={"Content-Type": "application/json"})
+    response = httpx.post(
+        server.url + "/v2/models/lr/infer", content=payload, headers={"Content-Type": "application/json"}
+    )
     body = _error(response, status)
     if code:
         assert body["code"] == code
@@ -196,7 +232,9 @@ def test_oversized_chunked_body_refused(server) -> None:
         for _ in range(100):
             yield b" " * 1024
 
-    response = httpx.post(server.url + "/v2/models/lr/infer", content=chunks(), headers={"Content-Type": "application/json"})
+    response = httpx.post(
+        server.url + "/v2/models/lr/infer", content=chunks(), headers={"Content-Type": "application/json"}
+    )
     assert _error(response, 413)["code"] == "payload_too_large"
 
 

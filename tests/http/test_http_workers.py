@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 from http_registry import build_registry
+
 from live_server import LiveServer
 
 

@@ -85,7 +85,9 @@ class EdgeMiddleware:
                     f"request body of {length} bytes is over the limit of {limit} bytes",
                     hint="send fewer rows per request, or raise max_body_bytes",
                 )
-            state["caller"] = self.access.identify({k.decode("latin-1"): v.decode("latin-1") for k, v in headers.items()})
+            state["caller"] = self.access.identify(
+                {k.decode("latin-1"): v.decode("latin-1") for k, v in headers.items()}
+            )
             await self.app(scope, _limited(receive, limit), send_wrapper)
         except ShipyardError as exc:
             # Raised here, before the app ran (or from the app's receive): render it ourselves.

@@ -19,13 +19,29 @@ _ERROR = {
     },
 }
 _OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}}
-_NAME = {"name": "name", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"}}
+_NAME = {
+    "name": "name",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"},
+}
 _VERSION = {"name": "version", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
-_ALIAS = {"name": "alias", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,63}$"}}
+_ALIAS = {
+    "name": "alias",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_-]{0,63}$"},
+}
 
 
-def _op(summary: str, *, params: tuple[dict[str, Any], ...] = (), body: dict[str, Any] | None = None,
-        ok: str = "200", tag: str = "management") -> dict[str, Any]:
+def _op(
+    summary: str,
+    *,
+    params: tuple[dict[str, Any], ...] = (),
+    body: dict[str, Any] | None = None,
+    ok: str = "200",
+    tag: str = "management",
+) -> dict[str, Any]:
     op: dict[str, Any] = {
         "summary": summary,
         "tags": [tag],
@@ -46,8 +62,11 @@ _UPLOAD = {
             "properties": {
                 "artifact": {"type": "string", "format": "binary"},
                 "sample": {"type": "string", "format": "binary", "description": "CSV, or JSON {columns, data}"},
-                "metadata": {"type": "string", "description": "JSON: flavor, description, metrics, params, tags, "
-                             "trust_pickle, trusted_types, trust_code, parent_version"},
+                "metadata": {
+                    "type": "string",
+                    "description": "JSON: flavor, description, metrics, params, tags, "
+                    "trust_pickle, trusted_types, trust_code, parent_version",
+                },
             },
         }
     }
@@ -76,7 +95,9 @@ def openapi_document() -> dict[str, Any]:
         "/v2/models/{name}": {"get": _op("Model metadata", params=(_NAME,), tag=v2)},
         "/v2/models/{name}/ready": {"get": _op("Model readiness", params=(_NAME,), tag=v2)},
         "/v2/models/{name}/infer": {"post": _op("Inference", params=(_NAME,), body=_JSON_BODY, tag=v2)},
-        "/v2/models/{name}/versions/{version}": {"get": _op("Model version metadata", params=(_NAME, _VERSION), tag=v2)},
+        "/v2/models/{name}/versions/{version}": {
+            "get": _op("Model version metadata", params=(_NAME, _VERSION), tag=v2)
+        },
         "/v2/models/{name}/versions/{version}/ready": {
             "get": _op("Model version readiness", params=(_NAME, _VERSION), tag=v2)
         },

@@ -168,7 +168,7 @@ def _supervise(settings: Settings, refs: Sequence[ModelRef], sock: socket.socket
                 if proc.is_alive():
                     continue
                 if proc.pid is not None:
-                    multiprocess.mark_process_dead(proc.pid)
+                    multiprocess.mark_process_dead(proc.pid)  # type: ignore[no-untyped-call]
                 if proc.exitcode == 3 or restarts >= MAX_RESTARTS:
                     logger.error("worker %s exited with %s; stopping", proc.pid, proc.exitcode)
                     failure = proc.exitcode or 1

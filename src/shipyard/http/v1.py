@@ -39,7 +39,13 @@ async def predict(request: Request) -> Response:
     inputs = v1.decode_v1_request(await request.body(), content_type=request.headers.get("content-type"))
     result = await state.dataplane.infer(
         InferenceCall(
-            model=name, version=None, served=served, inputs=inputs, protocol="v1", request_id=request_id(request), caller=caller.subject
+            model=name,
+            version=None,
+            served=served,
+            inputs=inputs,
+            protocol="v1",
+            request_id=request_id(request),
+            caller=caller.subject,
         )
     )
     log_fields(request, model=name, version=result.served.version, rows=result.batch.n_rows)

@@ -50,7 +50,11 @@ class ServingMetrics:
             registry=self.registry,
         )
         self.rows = Histogram(
-            "shipyard_inference_rows", "Rows per request", ("model", "version"), buckets=ROW_BUCKETS, registry=self.registry
+            "shipyard_inference_rows",
+            "Rows per request",
+            ("model", "version"),
+            buckets=ROW_BUCKETS,
+            registry=self.registry,
         )
         self.models_loaded = Gauge(
             "shipyard_models_loaded",
@@ -60,7 +64,9 @@ class ServingMetrics:
             multiprocess_mode="livemax",
         )
         self.http_requests = Counter(
-            "shipyard_http_requests", "HTTP requests by route group and status class", ("route", "status"),
+            "shipyard_http_requests",
+            "HTTP requests by route group and status class",
+            ("route", "status"),
             registry=self.registry,
         )
 
@@ -89,6 +95,6 @@ class ServingMetrics:
         """The exposition text for ``/metrics``, aggregated across workers when there are several."""
         if multiprocess_enabled():
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry)
         return generate_latest(self.registry)

@@ -23,7 +23,8 @@ def check_model_name(name: str) -> str:
         shown = repr(name)[:80]
         raise InvalidName(
             f"invalid model name {shown}",
-            hint="use letters, digits, '.', '_' and '-' (no '..'), starting with a letter or digit, at most 128 characters",
+            hint="use letters, digits, '.', '_' and '-' (no '..'), starting with a letter or digit, "
+            "at most 128 characters",
         )
     return name
 

@@ -30,8 +30,8 @@ from shipyard.registry.refs import ModelRef, check_model_name, parse_ref
 from shipyard.registry.sql.store import RegistryStore
 from shipyard.registry.types import ArtifactRef, Lineage, ModelVersion, VersionDraft
 from shipyard.schema.batch import Batch
-from shipyard.schema.signature import Signature, infer_signature
 from shipyard.schema.examples import example_from_sample, raw_inputs_from_example
+from shipyard.schema.signature import Signature, infer_signature
 from shipyard.schema.validate import validate_inputs
 
 logger = logging.getLogger(__name__)

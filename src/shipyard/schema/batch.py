@@ -67,7 +67,7 @@ class Batch:
         if matrix is not None:
             self.n_rows = int(matrix.shape[0])
         elif self._columns:
-            self.n_rows = int(len(next(iter(self._columns.values()))))
+            self.n_rows = len(next(iter(self._columns.values())))
         elif self.tensors:
             self.n_rows = int(next(iter(self.tensors.values())).shape[0])
         else:

@@ -74,7 +74,9 @@ class FieldSpec:
 
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
-            raise InvalidRequest(f"field {self.name!r}: unknown dtype {self.dtype!r}", hint=f"use one of {', '.join(DTYPES)}")
+            raise InvalidRequest(
+                f"field {self.name!r}: unknown dtype {self.dtype!r}", hint=f"use one of {', '.join(DTYPES)}"
+            )
         if not self.shape or any(d < -1 or d == 0 for d in self.shape):
             raise InvalidRequest(f"field {self.name!r}: shape {list(self.shape)} is not valid")
 

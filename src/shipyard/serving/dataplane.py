@@ -144,4 +144,3 @@ def _timed_predict(served: ServedVersion, batch: Batch) -> tuple[Outputs, float]
         logger.exception("model %s failed on a validated batch of %d rows", served.record.ref, batch.n_rows)
         raise ModelError(f"model {served.record.ref} failed: {type(exc).__name__}") from exc
     return outputs, time.perf_counter() - t0
-

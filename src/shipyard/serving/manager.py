@@ -11,6 +11,7 @@ have passed or the alias moves again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -99,10 +100,8 @@ class ModelManager:
         self.ready = False
         if self._watcher is not None:
             self._watcher.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
-            except asyncio.CancelledError:
-                pass
         self._loader.shutdown(wait=False, cancel_futures=True)
 
     # -- resolution (the hot path: no I/O) -----------------------------------------------
