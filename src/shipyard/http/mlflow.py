@@ -9,11 +9,10 @@ from starlette.routing import Route
 
 import shipyard
 from shipyard.errors import Unavailable
-from shipyard.http.state import app_state, log_fields, request_id
+from shipyard.http.state import app_state, run_inference
 from shipyard.http.v2 import VERSION_HEADER
 from shipyard.protocol import mlflow
 from shipyard.registry.refs import check_model_name
-from shipyard.serving.dataplane import InferenceCall
 
 
 async def invocations(request: Request) -> Response:
@@ -30,18 +29,7 @@ async def invocations(request: Request) -> Response:
     inputs = mlflow.decode_mlflow_request(
         await request.body(), content_type=request.headers.get("content-type"), signature=served.signature
     )
-    result = await state.dataplane.infer(
-        InferenceCall(
-            model=name,
-            version=None,
-            served=served,
-            inputs=inputs,
-            protocol="mlflow",
-            request_id=request_id(request),
-            caller=caller.subject,
-        )
-    )
-    log_fields(request, model=name, version=result.served.version, rows=result.batch.n_rows)
+    result = await run_inference(request, served, inputs, caller=caller, protocol="mlflow")
     return Response(
         mlflow.encode_mlflow_response(result.outputs),
         media_type="application/json",

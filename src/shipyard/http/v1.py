@@ -7,11 +7,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shipyard.http.responses import JSONResponse
-from shipyard.http.state import app_state, log_fields, request_id
+from shipyard.http.state import app_state, run_inference
 from shipyard.http.v2 import VERSION_HEADER
 from shipyard.protocol import v1
 from shipyard.registry.refs import check_model_name
-from shipyard.serving.dataplane import InferenceCall
 
 
 async def list_models(request: Request) -> Response:
@@ -37,18 +36,7 @@ async def predict(request: Request) -> Response:
     caller = state.authorize(request, "infer", name)
     served = state.dataplane.resolve(name)
     inputs = v1.decode_v1_request(await request.body(), content_type=request.headers.get("content-type"))
-    result = await state.dataplane.infer(
-        InferenceCall(
-            model=name,
-            version=None,
-            served=served,
-            inputs=inputs,
-            protocol="v1",
-            request_id=request_id(request),
-            caller=caller.subject,
-        )
-    )
-    log_fields(request, model=name, version=result.served.version, rows=result.batch.n_rows)
+    result = await run_inference(request, served, inputs, caller=caller, protocol="v1")
     return Response(
         v1.encode_v1_response(result.outputs),
         media_type="application/json",

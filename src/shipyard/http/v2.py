@@ -14,11 +14,10 @@ from starlette.routing import Route
 import shipyard
 from shipyard.errors import MalformedRequest
 from shipyard.http.responses import JSONResponse
-from shipyard.http.state import app_state, log_fields, request_id
+from shipyard.http.state import app_state, run_inference
 from shipyard.protocol import v2
 from shipyard.protocol.v2_metadata import encode_model_metadata, encode_server_metadata
 from shipyard.registry.refs import check_model_name, parse_version
-from shipyard.serving.dataplane import InferenceCall
 
 VERSION_HEADER = "x-shipyard-model-version"
 HEADER_LENGTH = "inference-header-content-length"
@@ -81,19 +80,9 @@ async def infer(request: Request) -> Response:
         content_type=request.headers.get("content-type"),
         header_length=int(header_length) if header_length is not None else None,
     )
-    rid = decoded.id or request_id(request)
-    result = await state.dataplane.infer(
-        InferenceCall(
-            model=name,
-            version=version,
-            served=served,
-            inputs=decoded.inputs,
-            protocol="v2",
-            request_id=rid,
-            caller=caller.subject,
-        )
+    result = await run_inference(
+        request, served, decoded.inputs, caller=caller, protocol="v2", version=version, request_id_override=decoded.id
     )
-    log_fields(request, model=name, version=result.served.version, rows=result.batch.n_rows)
     payload, headers = v2.encode_infer_response(
         model_name=name,
         model_version=str(result.served.version),
