@@ -15,6 +15,10 @@ from shipyard.bootstrap import Services
 
 N_FEATURES = 20
 
+# The real S3-compatible server fixtures (s3_endpoint, s3_client, s3_bucket, aws_env).
+# The real PostgreSQL fixtures (pg_user, pg_database).
+pytest_plugins = ["moto_server", "postgres_db"]
+
 
 @pytest.fixture(scope="session")
 def classification_data() -> tuple[np.ndarray, np.ndarray]:

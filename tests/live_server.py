@@ -37,6 +37,7 @@ class LiveServer:
         refs: Sequence[str],
         *,
         settings: Mapping[str, str] | None = None,
+        env: Mapping[str, str] | None = None,
         ready_timeout: float = 60.0,
     ) -> None:
         self.home = home
@@ -44,6 +45,7 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.settings = dict(settings or {})
+        self.extra_env = dict(env or {})
         self.ready_timeout = ready_timeout
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = home / f"server-{self.port}.log"
@@ -52,6 +54,7 @@ class LiveServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
         env.update({"SHIPYARD_HOME": str(self.home), "SHIPYARD_PORT": str(self.port), "SHIPYARD_HOST": "127.0.0.1"})
         env.update({f"SHIPYARD_{k.upper()}": v for k, v in self.settings.items()})
+        env.update(self.extra_env)
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", LAUNCH, *self.refs], env=env, stdout=self._log, stderr=subprocess.STDOUT
