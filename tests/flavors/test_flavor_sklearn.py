@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.compose import ColumnTransformer
 from sklearn.ensemble import (
+    ExtraTreesClassifier,
     GradientBoostingClassifier,
     HistGradientBoostingClassifier,
     RandomForestClassifier,
@@ -21,6 +22,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from sklearn.tree import DecisionTreeClassifier
 
 from shipyard.errors import UnsafeFormat
 from shipyard.flavors.base import LoadOptions
@@ -35,6 +37,10 @@ CLASSIFIERS = {
     "hist-gradient-boosting": lambda: HistGradientBoostingClassifier(max_iter=10, random_state=0),
     "k-neighbours": lambda: KNeighborsClassifier(),
     "scaled-pipeline": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000)),
+    # predict() derived from one predict_proba() pass for these: must equal their own predict().
+    "decision-tree": lambda: DecisionTreeClassifier(max_depth=3, random_state=0),
+    "extra-trees": lambda: ExtraTreesClassifier(n_estimators=10, random_state=0),
+    "forest-pipeline": lambda: make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=5, random_state=0)),
 }
 
 

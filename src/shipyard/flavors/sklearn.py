@@ -23,6 +23,7 @@ from shipyard.flavors.classifier_outputs import (
     PREDICT_PROBA,
     as_label_array,
     classifier_specs,
+    labels_from_proba,
     numbered_columns,
     regressor_specs,
 )
@@ -48,6 +49,7 @@ class SklearnModel(LoadedModel):
         if is_classifier(model) and hasattr(model, "classes_"):
             self._classes = as_label_array(model.classes_)
         self._outputs = self._describe()
+        self._labels_from_proba = self._classes is not None and _predict_is_argmax_proba(model)
 
     def _describe(self) -> tuple[FieldSpec, ...]:
         if self._classes is not None:
@@ -76,12 +78,34 @@ class SklearnModel(LoadedModel):
     def predict(self, batch: Batch) -> Outputs:
         data = _model_input(batch, self._wants_frame)
         outputs: Outputs = {}
+        if self._labels_from_proba and self._classes is not None:
+            # One pass over the trees instead of two: for these estimators predict() *is*
+            # the first most probable class of predict_proba().
+            proba = np.asarray(self._model.predict_proba(data), dtype=np.float64)
+            labels = labels_from_proba(proba, self._classes)
+            for spec in self._outputs:
+                outputs[spec.name] = proba if spec.name == PREDICT_PROBA else _cast(labels, spec.dtype)
+            return outputs
         for spec in self._outputs:
             if spec.name == PREDICT:
                 outputs[PREDICT] = _cast(np.asarray(self._model.predict(data)), spec.dtype)
             elif spec.name == PREDICT_PROBA:
                 outputs[PREDICT_PROBA] = np.asarray(self._model.predict_proba(data), dtype=np.float64)
         return outputs
+
+
+def _predict_is_argmax_proba(model: Any) -> bool:
+    """True when the (final) estimator's own ``predict`` is ``classes_[argmax(predict_proba)]``:
+    forests, single trees and histogram gradient boosting compute it exactly that way."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.ensemble._forest import ForestClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.tree import BaseDecisionTree
+
+    final = model.steps[-1][1] if isinstance(model, Pipeline) else model
+    if isinstance(final, BaseDecisionTree):
+        return getattr(final, "n_outputs_", 1) == 1 and hasattr(final, "classes_")
+    return isinstance(final, ForestClassifier | HistGradientBoostingClassifier) and getattr(final, "n_outputs_", 1) == 1
 
 
 def _model_input(batch: Batch, wants_frame: bool) -> Any:
