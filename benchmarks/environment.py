@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-PROJECT_PACKAGES = ("shipyard", "scikit-learn", "numpy", "scipy", "pandas", "skops", "starlette", "uvicorn", "orjson")
 
 
 def _cpu_model() -> str:
@@ -42,6 +41,8 @@ def machine() -> dict[str, Any]:
     return {
         "time_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "platform": platform.platform(),
+        "kernel": platform.release(),
+        "python": sys.version.split()[0],
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
         "memory_gib": _memory_gib(),
@@ -53,8 +54,6 @@ def machine() -> dict[str, Any]:
 
 
 def project_versions() -> dict[str, str]:
-    versions = {"python": sys.version.split()[0]}
-    for name in PROJECT_PACKAGES:
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            versions[name] = importlib.metadata.version(name)
-    return versions
+    """Python and every distribution of the project venv (the benchmark, in-process predict and Shipyard)."""
+    installed = {dist.metadata["Name"].lower(): dist.version for dist in importlib.metadata.distributions()}
+    return {"python": sys.version.split()[0], **dict(sorted(installed.items()))}

@@ -63,7 +63,7 @@ class LoadGenerator:
             body_file.write(body)
             body_file.flush()
             argv = self.argv(url, Path(body_file.name), connections, duration_s)
-            output, cpu_s = _run_with_cpu(argv, deadline_s=duration_s + self.timeout_s + 30)
+            output, cpu_s = run_with_cpu(argv, deadline_s=duration_s + self.timeout_s + 30)
         for line in output.splitlines():
             if line.startswith(MARKER):
                 raw = json.loads(line[len(MARKER) :])
@@ -90,7 +90,8 @@ class Wrk(LoadGenerator):
 
     def argv(self, url: str, body_file: Path, connections: int, duration_s: float) -> list[str]:
         timeout = f"{max(1, round(self.timeout_s))}s"
-        options = ["-t1", f"-c{connections}", f"-d{duration_s:g}s", f"--timeout={timeout}", "--latency"]
+        # wrk takes whole seconds only ("-d1.5s" is refused).
+        options = ["-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s", f"--timeout={timeout}", "--latency"]
         return ["wrk", *options, "-s", str(LUA_SCRIPT), url, "--", str(body_file)]
 
 
@@ -107,18 +108,23 @@ class RawLoad(LoadGenerator):
         return [sys.executable, str(RAW_LOADGEN), url, str(body_file), *options]
 
 
+def ensure_debian_tool(binary: str, package: str | None = None) -> bool:
+    """Whether `binary` is on PATH, installing Debian's package first when missing and running as root."""
+    if shutil.which(binary) is None and os.geteuid() == 0 and shutil.which("apt-get"):
+        logger.info("%s is missing: installing Debian's package", binary)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        install = ["apt-get", "install", "-y", "-qq", package or binary]
+        if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
+            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, check=False)
+            subprocess.run(install, env=env, capture_output=True, check=False)
+    return shutil.which(binary) is not None
+
+
 def choose(preferred: str, timeout_s: float) -> LoadGenerator:
     """wrk if present (installing Debian's package when root), else the asyncio fallback."""
     if preferred == "rawload":
         return RawLoad(timeout_s)
-    if shutil.which("wrk") is None and os.geteuid() == 0 and shutil.which("apt-get"):
-        logger.info("wrk is missing: installing Debian's package")
-        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        install = ["apt-get", "install", "-y", "-qq", "wrk"]
-        if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
-            subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, check=False)
-            subprocess.run(install, env=env, capture_output=True, check=False)
-    if shutil.which("wrk") is not None:
+    if ensure_debian_tool("wrk"):
         return Wrk(timeout_s)
     if preferred == "wrk":
         raise SetupError("wrk is not installed and could not be installed (try --loadgen rawload)")
@@ -126,7 +132,7 @@ def choose(preferred: str, timeout_s: float) -> LoadGenerator:
     return RawLoad(timeout_s)
 
 
-def _run_with_cpu(argv: list[str], *, deadline_s: float) -> tuple[str, float]:
+def run_with_cpu(argv: list[str], *, deadline_s: float) -> tuple[str, float]:
     """Run a child to completion; its stdout+stderr and the CPU seconds it used (user + system)."""
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)

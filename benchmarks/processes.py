@@ -1,7 +1,8 @@
 """Server processes: free ports, start in their own process group, wait until ready, stop for sure.
 
 Every server runs in a new session, so stopping it signals its whole process group (uvicorn workers,
-mlflow's child server) and nothing is left behind on exit or Ctrl-C.
+mlflow's child server); children that start their own session (BentoML's workers) are found through
+their parent, counted in the server's CPU and stopped too, so nothing is left behind on exit or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ def http_status(url: str, *, body: bytes | None = None, timeout: float = 2.0) ->
         return 0, b""
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """User + system CPU of the live processes in a process group, from /proc (Linux only)."""
-    total = 0
+def _proc_table() -> dict[int, tuple[int, int, int, int]]:
+    """pid -> (parent pid, process group, user + system CPU ticks, start time) of every live process, from /proc."""
+    table = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -58,9 +59,37 @@ def group_cpu_seconds(pgid: int) -> float:
             continue
         # The command name may hold spaces and parentheses: split after its closing one.
         fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid:  # fields[0] is state (field 3 of stat(5)); pgrp is field 5
-            total += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15
-    return total / _CLK_TCK
+        # fields[0] is state (field 3 of stat(5)): ppid is field 4, pgrp 5, utime 14, stime 15, starttime 22.
+        table[int(entry.name)] = (int(fields[1]), int(fields[2]), int(fields[11]) + int(fields[12]), int(fields[19]))
+    return table
+
+
+def _members(root: int, table: dict[int, tuple[int, int, int, int]]) -> set[int]:
+    """The root's process group and every descendant, including those that moved to their own session
+    (BentoML starts its service workers with setsid)."""
+    members = {pid for pid, (_, pgid, _, _) in table.items() if pgid == root}
+    frontier = set(members) | {root}
+    while frontier:
+        children = {pid for pid, (ppid, _, _, _) in table.items() if ppid in frontier and pid not in members}
+        members |= children
+        frontier = children
+    return members
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """User + system CPU of the live processes in `root`'s process group and process tree."""
+    table = _proc_table()
+    return sum(table[pid][2] for pid in _members(root, table)) / _CLK_TCK
+
+
+def tree_processes(root: int) -> set[tuple[int, int]]:
+    """(pid, start time) of the root's group and tree: the start time tells a reused pid apart."""
+    table = _proc_table()
+    return {(pid, table[pid][3]) for pid in _members(root, table)}
+
+
+def live_processes() -> set[tuple[int, int]]:
+    return {(pid, row[3]) for pid, row in _proc_table().items()}
 
 
 class ServerProcess:
@@ -105,7 +134,7 @@ class ServerProcess:
         raise SetupError(f"{self.label} was not ready at {url} within {deadline_s:.0f} s: {self.log_tail()}")
 
     def cpu_seconds(self) -> float:
-        return group_cpu_seconds(self.pid)
+        return tree_cpu_seconds(self.pid)
 
     def log_tail(self, lines: int = 3) -> str:
         try:
@@ -118,6 +147,7 @@ class ServerProcess:
         proc, self._proc = self._proc, None
         if proc is None:
             return
+        tree = tree_processes(proc.pid)  # with children outside the group, which the group signal misses
         for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, grace_s)):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, sig)
@@ -126,6 +156,9 @@ class ServerProcess:
                 break
             except subprocess.TimeoutExpired:
                 logger.warning("%s ignored %s", self.label, sig.name)
-        # The leader may be gone while its workers live on: make sure the group is empty.
+        # The leader may be gone while its workers live on: make sure the group and the tree are empty.
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
+        for pid, _ in tree & live_processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

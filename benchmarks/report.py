@@ -13,11 +13,14 @@ from rich.console import Console
 from rich.table import Table
 
 INPROCESS = "inprocess"
-HEADLINE = {"model": "lr", "rows": 1, "concurrency": 16, "server": "shipyard", "against": "mlflow", "target": 2.0}
-
+INPROCESS_BATCH = "inprocess-batch"
+INPROCESS_BATCH_ROWS = 32  # rows per predict call in the batched in-process configuration
+BASELINE = "shipyard"  # Shipyard's default configuration: what the ratio column divides by
 
 CAPTION = (
-    "rows = rows per request; conc = open connections; in-process: one predict call per request, conc —. "
+    "rows = rows per request; conc = open connections; in-process: no server, conc —; "
+    f"its batched form predicts {INPROCESS_BATCH_ROWS} rows per call (req/s = rows/s, latency per call). "
+    "† latency from hey (wrk misreports it for this server at low concurrency). "
     "CPU in % of one core (200% = both)."
 )
 
@@ -38,6 +41,8 @@ class Sample:
     errors: dict[str, int]
     server_cpu_pct: float | None  # of one core; 200 = both cores busy
     loadgen_cpu_pct: float | None
+    latency_source: str | None = None  # "hey" when p50/p99 come from the cross-check, not the load generator
+    loadgen_latency_ms: dict[str, float] | None = None  # the load generator's own p50/p99 when replaced
 
     @property
     def req_per_s(self) -> float:
@@ -60,6 +65,7 @@ class Summary:
     errors: int
     server_cpu_pct: float | None
     loadgen_cpu_pct: float | None
+    latency_source: str | None = None
 
     @property
     def key(self) -> tuple[str, int, int | None]:
@@ -92,29 +98,22 @@ def summarize(samples: list[Sample]) -> list[Summary]:
                 errors=sum(sum(sample.errors.values()) for sample in group),
                 server_cpu_pct=_median([sample.server_cpu_pct for sample in group]),
                 loadgen_cpu_pct=_median([sample.loadgen_cpu_pct for sample in group]),
+                latency_source=group[0].latency_source,
             )
         )
     return summaries
 
 
-def _lookup(summaries: list[Summary], server: str, key: tuple[str, int, int | None]) -> Summary | None:
+def lookup(summaries: list[Summary], server: str, key: tuple[str, int, int | None]) -> Summary | None:
     return next((s for s in summaries if s.server == server and s.key == key), None)
 
 
-def headline(summaries: list[Summary]) -> dict[str, Any] | None:
-    """Shipyard's single-row req/s over MLflow's at concurrency 16 for the LogisticRegression, against its target."""
-    key = (HEADLINE["model"], HEADLINE["rows"], HEADLINE["concurrency"])
-    ours, theirs = _lookup(summaries, HEADLINE["server"], key), _lookup(summaries, HEADLINE["against"], key)
-    if ours is None or theirs is None or not theirs.req_per_s:
-        return None
-    ratio = ours.req_per_s / theirs.req_per_s
-    return {**HEADLINE, "ratio": ratio, "met": ratio >= HEADLINE["target"] and not ours.errors}
-
-
-def write_json(path: Path, *, meta: dict[str, Any], samples: list[Sample], summaries: list[Summary]) -> None:
+def write_json(
+    path: Path, *, meta: dict[str, Any], samples: list[Sample], summaries: list[Summary], targets: list[dict[str, Any]]
+) -> None:
     document = {
         **meta,
-        "headline": headline(summaries),
+        "targets": targets,
         "summaries": [asdict(summary) for summary in summaries],
         "samples": [{**asdict(sample), "req_per_s": sample.req_per_s} for sample in samples],
     }
@@ -122,15 +121,15 @@ def write_json(path: Path, *, meta: dict[str, Any], samples: list[Sample], summa
     path.write_text(json.dumps(document, indent=2) + "\n")
 
 
-def _fmt(value: float | None, digits: int = 0) -> str:
+def fmt(value: float | None, digits: int = 0) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
-def _ratio(summaries: list[Summary], row: Summary) -> str:
-    """Shipyard's req/s over this row's, at the same point; for in-process, Shipyard's best concurrency."""
-    if row.server == "shipyard" or not row.req_per_s:
+def ratio(summaries: list[Summary], row: Summary) -> str:
+    """Shipyard's (default) req/s over this row's at the same point; for in-process, Shipyard's best concurrency."""
+    if row.server == BASELINE or not row.req_per_s:
         return ""
-    candidates = [s for s in summaries if s.server == "shipyard" and s.model == row.model and s.rows == row.rows]
+    candidates = [s for s in summaries if s.server == BASELINE and s.model == row.model and s.rows == row.rows]
     if row.concurrency is not None:
         candidates = [s for s in candidates if s.concurrency == row.concurrency]
     if not candidates:
@@ -140,46 +139,66 @@ def _ratio(summaries: list[Summary], row: Summary) -> str:
     return f"{best.req_per_s / row.req_per_s:,.2f}x{suffix}"
 
 
-def render(console: Console, summaries: list[Summary], titles: dict[str, str], server_titles: dict[str, str]) -> None:
-    order = {name: index for index, name in enumerate([INPROCESS, "mlflow", "shipyard"])}
-    for model, title in titles.items():
-        rows_here = sorted(
-            (s for s in summaries if s.model == model),
-            key=lambda s: (s.rows, s.concurrency or 0, order.get(s.server, 99)),
-        )
-        if not rows_here:
-            continue
-        table = Table(title=f"{title}: medians of the repeats", title_justify="left", caption=CAPTION)
-        for header in ("rows", "conc", "server", "req/s", "rows/s", "p50 ms", "p99 ms", "srv CPU", "gen CPU", "errors"):
-            table.add_column(header, justify="left" if header == "server" else "right")
-        table.add_column("Shipyard ÷ this", justify="right")
-        previous_group = None
-        for row in rows_here:
-            group = (row.rows, row.concurrency)
-            if previous_group is not None and group != previous_group:
-                table.add_section()
-            previous_group = group
-            table.add_row(
+COLUMNS = (
+    "rows",
+    "conc",
+    "config",
+    "req/s",
+    "rows/s",
+    "p50 ms",
+    "p99 ms",
+    "srv CPU",
+    "gen CPU",
+    "errors",
+    "Shipyard ÷ this",
+)
+
+
+def table_rows(summaries: list[Summary], model: str, order: list[str]) -> list[list[list[str]]]:
+    """One model's rows as text cells, grouped by (rows per request, concurrency), configurations in `order`."""
+    rank = {name: index for index, name in enumerate(order)}
+    ordered = sorted(
+        (s for s in summaries if s.model == model),
+        key=lambda s: (s.rows, s.concurrency or 0, rank.get(s.server, 99)),
+    )
+    groups: dict[tuple[int, int | None], list[list[str]]] = {}
+    for row in ordered:
+        dagger = "†" if row.latency_source == "hey" else ""
+        groups.setdefault((row.rows, row.concurrency), []).append(
+            [
                 str(row.rows),
                 "—" if row.concurrency is None else str(row.concurrency),
-                server_titles.get(row.server, row.server),
-                _fmt(row.req_per_s),
-                _fmt(row.rows_per_s),
-                _fmt(row.p50_ms, 2),
-                _fmt(row.p99_ms, 2),
+                row.server,
+                fmt(row.req_per_s),
+                fmt(row.rows_per_s),
+                fmt(row.p50_ms, 2) + dagger,
+                fmt(row.p99_ms, 2) + dagger,
                 "—" if row.server_cpu_pct is None else f"{row.server_cpu_pct:.0f}%",
                 "—" if row.loadgen_cpu_pct is None else f"{row.loadgen_cpu_pct:.0f}%",
-                "—" if row.concurrency is None else (f"[red]{row.errors} ⚠[/red]" if row.errors else "0"),
-                _ratio(summaries, row),
-                style="bold" if row.server == "shipyard" else None,
-            )
-        console.print(table)
-    found = headline(summaries)
-    if found is None:
-        console.print("Headline (Shipyard ≥ 2x MLflow, LR, 1 row, conc 16): not measured in this run.")
-    else:
-        verdict = "[green]met[/green]" if found["met"] else "[red]not met[/red]"
-        console.print(
-            f"Headline: Shipyard ÷ MLflow single-row req/s at concurrency 16 (LR) = {found['ratio']:.2f}x "
-            f"(target ≥ {found['target']:.0f}x): {verdict}"
+                "—" if row.concurrency is None else (f"{row.errors} ⚠" if row.errors else "0"),
+                ratio(summaries, row),
+            ]
         )
+    return list(groups.values())
+
+
+def render(console: Console, summaries: list[Summary], titles: dict[str, str], server_titles: dict[str, str]) -> None:
+    """One table per model; `server_titles` (configuration key -> label with its settings) gives the order."""
+    order = list(server_titles)
+    for model, title in titles.items():
+        groups = table_rows(summaries, model, order)
+        if not groups:
+            continue
+        table = Table(title=f"{title}: medians of the repeats", title_justify="left", caption=CAPTION)
+        for header in COLUMNS:
+            table.add_column(header, justify="left" if header == "config" else "right")
+        for index, group in enumerate(groups):
+            if index:
+                table.add_section()
+            for cells in group:
+                server = cells[2]
+                cells = [*cells[:2], server_titles.get(server, server), *cells[3:]]
+                if cells[9].endswith("⚠"):
+                    cells[9] = f"[red]{cells[9]}[/red]"
+                table.add_row(*cells, style="bold" if server == BASELINE else None)
+        console.print(table)

@@ -1,8 +1,8 @@
-"""Benchmark Shipyard against in-process `predict` and `mlflow models serve`: `make bench`.
+"""Benchmark Shipyard side by side with in-process `predict`, mlflow, BentoML and MLServer: `make bench`.
 
-Trains the two benchmark models, sets up and starts every chosen server on 127.0.0.1, then measures
-each point (model x rows per request x concurrency), alternating servers point by point and
-repeating, and reports medians. See benchmarks/README.md.
+Trains the benchmark models, sets up and starts every chosen server configuration on 127.0.0.1,
+then measures each point (model x rows per request x concurrency), alternating servers point by
+point and repeating, reports medians, and checks the performance targets. See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ from types import FrameType
 
 import environment
 import loadgen
+import markdown
 import numpy as np
 import report
+import targets
 from inprocess import measure_predict
+from latency import Hey
 from models import MODEL_KEYS, BenchModel, make_data, request_rows, train
 from peers import PEERS, Peer
 from processes import SetupError, http_status
@@ -32,11 +35,15 @@ from rich.logging import RichHandler
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-SERVERS = (report.INPROCESS, *PEERS)
+SERVERS = (report.INPROCESS, report.INPROCESS_BATCH, *PEERS)
+INPROCESS_TITLES = {
+    report.INPROCESS: "in-process predict (1 request/call)",
+    report.INPROCESS_BATCH: f"in-process predict ({report.INPROCESS_BATCH_ROWS} rows/call)",
+}
 
 console = Console()
 if not console.is_terminal:
-    console.width = 120  # make bench | tee: keep the table readable
+    console.width = 150  # make bench | tee: keep the table readable
 logger = logging.getLogger("benchmarks")
 
 
@@ -58,10 +65,14 @@ def _choices(allowed: tuple[str, ...]):
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--servers", type=_choices(SERVERS), default=list(SERVERS), help="comma list (default: all)")
-    parser.add_argument("--models", type=_choices(MODEL_KEYS), default=list(MODEL_KEYS), help="comma list: lr,rf")
+    parser.add_argument(
+        "--models", type=_choices(MODEL_KEYS), default=list(MODEL_KEYS), help="comma list: lr,rf,rf-onnx (default: all)"
+    )
     parser.add_argument("--concurrency", type=_int_list, default=[1, 16, 64], help="connections (default 1,16,64)")
     parser.add_argument("--rows", type=_int_list, default=[1, 100], help="rows per request (default 1,100)")
-    parser.add_argument("--duration", type=float, default=None, help="seconds per measured run (default 10)")
+    parser.add_argument(
+        "--duration", type=float, default=None, help="seconds per measured run, whole seconds for wrk (default 4)"
+    )
     parser.add_argument(
         "--repeats", type=int, default=None, help="measured runs per point (default 2); medians are reported"
     )
@@ -69,13 +80,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--warmup",
         type=float,
         default=None,
-        help="seconds of unmeasured load per server before each model x rows block (default 2)",
+        help="seconds of unmeasured load per server before each model x rows block (default 1)",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="defaults of 3 s x 1 repeat, 1 s warm-up: checks the harness, not a result"
+        "--quick",
+        action="store_true",
+        help="defaults of 1 s x 1 repeat, 1 s warm-up: checks the harness, not a result",
     )
     parser.add_argument(
-        "--workers", type=int, default=None, help="server worker processes (default: each server's own)"
+        "--workers",
+        type=int,
+        default=None,
+        help="worker processes for Shipyard (but shipyard-w2), mlflow and BentoML (default: each server's own)",
     )
     parser.add_argument("--loadgen", choices=("auto", "wrk", "rawload"), default="auto")
     parser.add_argument("--timeout", type=float, default=5.0, help="per-request timeout for the load generator")
@@ -83,11 +99,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--output", type=Path, default=None, help="result JSON (default benchmarks/results/TIMESTAMP.json)"
     )
     parser.add_argument("--keep-workdir", action="store_true", help="keep saved models and server logs after success")
+    parser.add_argument(
+        "--markdown", type=Path, default=None, help="also write the tables and machine as Markdown here"
+    )
     args = parser.parse_args(argv)
     defaults = (
-        {"duration": 3.0, "repeats": 1, "warmup": 1.0}
-        if args.quick
-        else {"duration": 10.0, "repeats": 2, "warmup": 2.0}
+        {"duration": 1.0, "repeats": 1, "warmup": 1.0} if args.quick else {"duration": 4.0, "repeats": 2, "warmup": 1.0}
     )
     for name, value in defaults.items():
         if getattr(args, name) is None:
@@ -143,12 +160,15 @@ def start_peers(
 ) -> tuple[list[Peer], dict[str, str]]:
     """Set up and start each chosen server; those that cannot run here yet are skipped with the reason."""
     peers, skipped = [], {}
-    for key in (server for server in args.servers if server in PEERS):
+    for key in (server for server in PEERS if server in args.servers):  # PEERS order: display and alternation
         peer = PEERS[key](workdir, args.workers)
         reason = peer.unavailable_reason()
         if reason:
             console.print(f"[yellow]skipping {peer.title}: {reason}[/yellow]", highlight=False)
             skipped[key] = reason
+            continue
+        if not any(peer.supports(model) for model in models):
+            skipped[key] = "serves none of the chosen models"
             continue
         with console.status(f"setting up {peer.title}"):
             stack.callback(peer.stop)
@@ -159,15 +179,18 @@ def start_peers(
     return peers, skipped
 
 
-def measure_inprocess(model: BenchModel, rows: list[list[float]], *, repeat: int, duration: float) -> report.Sample:
-    result = measure_predict(model.estimator, np.asarray(rows), duration_s=duration)
+def measure_inprocess(
+    model: BenchModel, rows: list[list[float]], *, repeat: int, duration: float, batch: list[list[float]] | None = None
+) -> report.Sample:
+    """`predict` on the request's rows; with `batch`, on those rows at once, one row counting as one request."""
+    result = measure_predict(model.estimator, np.asarray(batch or rows), duration_s=duration)
     return report.Sample(
-        server=report.INPROCESS,
+        server=report.INPROCESS if batch is None else report.INPROCESS_BATCH,
         model=model.key,
         rows=len(rows),
         concurrency=None,
         repeat=repeat,
-        requests=result.calls,
+        requests=result.calls * (len(batch) if batch else 1),
         duration_s=result.duration_s,
         p50_ms=result.latency_ms["p50"],
         p99_ms=result.latency_ms["p99"],
@@ -179,6 +202,7 @@ def measure_inprocess(model: BenchModel, rows: list[list[float]], *, repeat: int
 
 def measure_server(
     gen: loadgen.LoadGenerator,
+    hey: Hey | None,
     peer: Peer,
     model: BenchModel,
     rows: list[list[float]],
@@ -191,6 +215,13 @@ def measure_server(
     cpu_before = endpoint.process.cpu_seconds()
     result = gen.run(endpoint.url, peer.body(rows), connections=concurrency, duration_s=duration)
     server_cpu = endpoint.process.cpu_seconds() - cpu_before
+    latency = {"p50": result.latency_ms["p50"], "p99": result.latency_ms["p99"]}
+    source, loadgen_latency = None, None
+    if repeat >= 0 and hey is not None and peer.cross_check_latency and hey.applies(concurrency):
+        checked = hey.run(endpoint.url, peer.body(rows), connections=concurrency)
+        if checked.requests and not checked.non_2xx:
+            source, loadgen_latency = "hey", latency
+            latency = {"p50": checked.p50_ms, "p99": checked.p99_ms}
     return report.Sample(
         server=peer.key,
         model=model.key,
@@ -199,11 +230,13 @@ def measure_server(
         repeat=repeat,
         requests=result.requests,
         duration_s=result.duration_s,
-        p50_ms=result.latency_ms["p50"],
-        p99_ms=result.latency_ms["p99"],
+        p50_ms=latency["p50"],
+        p99_ms=latency["p99"],
         errors=result.errors,
         server_cpu_pct=100 * server_cpu / result.duration_s,
         loadgen_cpu_pct=100 * result.loadgen_cpu_s / result.duration_s,
+        latency_source=source,
+        loadgen_latency_ms=loadgen_latency,
     )
 
 
@@ -213,6 +246,7 @@ def measure_all(
     X: np.ndarray,
     peers: list[Peer],
     gen: loadgen.LoadGenerator | None,
+    hey: Hey | None,
 ) -> list[report.Sample]:
     samples: list[report.Sample] = []
 
@@ -223,23 +257,27 @@ def measure_all(
     for model in models:
         for count in args.rows:
             rows = request_rows(X, count)
-            if report.INPROCESS in args.servers:
-                for repeat in range(args.repeats):
+            for repeat in range(args.repeats):
+                if report.INPROCESS in args.servers:
                     record(measure_inprocess(model, rows, repeat=repeat, duration=args.duration))
-            if gen is None or not peers:
+                if report.INPROCESS_BATCH in args.servers and count == 1:
+                    batch = request_rows(X, report.INPROCESS_BATCH_ROWS)
+                    record(measure_inprocess(model, rows, repeat=repeat, duration=args.duration, batch=batch))
+            here = [peer for peer in peers if peer.supports(model)]
+            if gen is None or not here:
                 continue
-            for peer in peers:
+            for peer in here:
                 if args.warmup > 0:
                     measure_server(
-                        gen, peer, model, rows, concurrency=args.concurrency[0], repeat=-1, duration=args.warmup
+                        gen, None, peer, model, rows, concurrency=args.concurrency[0], repeat=-1, duration=args.warmup
                     )
             for concurrency in args.concurrency:
                 for repeat in range(args.repeats):
                     # Rotate who goes first, so drift on a shared machine does not favour one server.
-                    shift = repeat % len(peers)
-                    for peer in peers[shift:] + peers[:shift]:
+                    shift = repeat % len(here)
+                    for peer in here[shift:] + here[:shift]:
                         sample = measure_server(
-                            gen, peer, model, rows, concurrency=concurrency, repeat=repeat, duration=args.duration
+                            gen, hey, peer, model, rows, concurrency=concurrency, repeat=repeat, duration=args.duration
                         )
                         record(sample)
     return samples
@@ -252,27 +290,66 @@ def run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) ->
     wants_servers = any(server in PEERS for server in args.servers)
     gen = loadgen.choose(args.loadgen, args.timeout) if wants_servers else None
     peers, skipped = start_peers(args, models, (X, y), workdir, stack)
+    hey = Hey() if any(peer.cross_check_latency for peer in peers) else None
+    if hey is not None and not hey.available:
+        console.print(
+            "[yellow]hey is not installed: BentoML's latency is wrk's, which is wrong at low concurrency[/yellow]"
+        )
     answers = {
         f"{peer.key} {model.key} rows={count}": smoke_check(peer, model, request_rows(X, count))
         for peer in peers
         for model in models
+        if peer.supports(model)
         for count in args.rows
     }
+    minutes = estimate_minutes(args, models, peers)
+    console.print(
+        f"about {minutes:.0f} min of measuring" if minutes >= 2 else f"about {minutes * 60:.0f} s of measuring"
+    )
     warn_if_busy("before measuring")
     meta = {
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "machine": environment.machine(),
         "load_generator": {"name": gen.name, "version": gen.version()} if gen and peers else None,
-        "versions": {"bench": environment.project_versions(), **{peer.key: peer.versions() for peer in peers}},
+        "latency_cross_check": "hey -o csv (Debian)" if hey is not None and hey.available else None,
+        "versions": venv_versions(peers),
         "skipped": skipped,
         "first_answers": answers,
         "model_titles": {model.key: model.title for model in models},
-        "server_titles": {report.INPROCESS: "in-process", **{peer.key: peer.title for peer in peers}},
+        "server_titles": {
+            **{key: title for key, title in INPROCESS_TITLES.items() if key in args.servers},
+            **{peer.key: peer.title for peer in peers},
+        },
+        "configurations": {peer.key: {"title": peer.title, "settings": peer.settings} for peer in peers},
     }
-    samples = measure_all(args, models, X, peers, gen)
+    samples = measure_all(args, models, X, peers, gen, hey)
     warn_if_busy("while measuring")
     meta["machine"]["loadavg_at_end"] = os.getloadavg()
     return meta, samples
+
+
+def venv_versions(peers: list[Peer]) -> dict[str, dict[str, str]]:
+    """Every package of every venv measured: "bench" is the project venv (in-process and Shipyard)."""
+    versions = {"bench": environment.project_versions()}
+    for peer in peers:
+        if peer.venv_name not in versions:
+            versions[peer.venv_name] = peer.versions()
+    return versions
+
+
+def estimate_minutes(args: argparse.Namespace, models: list[BenchModel], peers: list[Peer]) -> float:
+    """Measured load, warm-ups, in-process loops and latency cross-checks: what the run will take, roughly."""
+    seconds = 0.0
+    for model in models:
+        here = [peer for peer in peers if peer.supports(model)]
+        inprocess = (report.INPROCESS in args.servers) * len(args.rows) + (report.INPROCESS_BATCH in args.servers)
+        seconds += inprocess * args.repeats * args.duration
+        seconds += len(args.rows) * len(here) * args.warmup
+        points = len(args.rows) * len(args.concurrency) * args.repeats
+        seconds += points * len(here) * (args.duration + 0.3)
+        checked = [c for c in args.concurrency if c <= 16]
+        seconds += len(args.rows) * len(checked) * args.repeats * sum(p.cross_check_latency for p in here) * 1.8
+    return seconds / 60
 
 
 def _progress(sample: report.Sample) -> None:
@@ -280,7 +357,7 @@ def _progress(sample: report.Sample) -> None:
     errors = sum(sample.errors.values())
     flag = f" [red]{errors} errors[/red]" if errors else ""
     console.print(
-        f"  {sample.server:<9} {sample.model} rows={sample.rows:<3} {conc:<10} #{sample.repeat + 1}: "
+        f"  {sample.server:<16} {sample.model:<7} rows={sample.rows:<3} {conc:<10} #{sample.repeat + 1}: "
         f"{sample.req_per_s:>9,.0f} req/s  p50 {sample.p50_ms:.2f} ms  p99 {sample.p99_ms:.2f} ms{flag}",
         highlight=False,
     )
@@ -300,11 +377,16 @@ def main(argv: list[str] | None = None) -> int:
         with terminate_as_interrupt(), contextlib.ExitStack() as stack:
             meta, samples = run(args, workdir, stack)
         summaries = report.summarize(samples)
-        report.write_json(output, meta=meta, samples=samples, summaries=summaries)
+        checks = targets.evaluate(summaries)
+        report.write_json(output, meta=meta, samples=samples, summaries=summaries, targets=targets.as_json(checks))
         report.render(console, summaries, meta["model_titles"], meta["server_titles"])
         load_generator = meta["load_generator"]
         if load_generator:
             console.print(f"Load generator: {load_generator['version']} (connections = concurrency)")
+        targets.render(console, checks)
+        if args.markdown:
+            markdown.write(args.markdown, meta, summaries, checks)
+            console.print(f"Markdown: {args.markdown}")
         if args.quick:
             console.print("[yellow]--quick: one short repeat per point; a harness check, not a result.[/yellow]")
         console.print(f"Results: {output}")

@@ -53,6 +53,8 @@ class LiveServer:
     def start(self) -> LiveServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
         env.update({"SHIPYARD_HOME": str(self.home), "SHIPYARD_PORT": str(self.port), "SHIPYARD_HOST": "127.0.0.1"})
+        # One worker unless a test asks for more: quicker to start, and its state is one process's.
+        env["SHIPYARD_WORKERS"] = "1"
         env.update({f"SHIPYARD_{k.upper()}": v for k, v in self.settings.items()})
         env.update(self.extra_env)
         self._log = self.log_path.open("wb")

@@ -25,6 +25,7 @@ RANKS = {
     "lineage": 3,
     "protocol": 3,
     "flavors": 4,
+    "compile": 4,
     "registry": 5,
     "serving": 6,
     "monitoring": 7,

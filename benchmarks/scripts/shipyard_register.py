@@ -1,6 +1,9 @@
-"""Register pickled scikit-learn models with Shipyard. Run by the project venv's python with SHIPYARD_HOME set.
+"""Register models with Shipyard. Run by the project venv's python with SHIPYARD_HOME set.
 
-Usage: shipyard_register.py DATA.npz NAME=MODEL.pkl [NAME=MODEL.pkl ...]
+Usage: shipyard_register.py DATA.npz NAME=MODEL.pkl|NAME=MODEL.onnx [...]
+
+A .pkl is a pickled scikit-learn model, registered as the live object; a .onnx file is registered
+from its path, as a user would register an exported graph.
 """
 
 from __future__ import annotations
@@ -19,8 +22,12 @@ def main(data_path: Path, specs: list[str]) -> None:
     X, y = data["X"], data["y"]
     for spec in specs:
         name, _, model_path = spec.partition("=")
-        model = pickle.loads(Path(model_path).read_bytes())
-        shipyard.register_model(name, model, sample=X[:5], training_data=(X, y))
+        path = Path(model_path)
+        if path.suffix == ".onnx":
+            shipyard.register_model(name, path, sample=X[:5].astype(np.float32), training_data=(X, y))
+        else:
+            model = pickle.loads(path.read_bytes())
+            shipyard.register_model(name, model, sample=X[:5], training_data=(X, y))
 
 
 if __name__ == "__main__":

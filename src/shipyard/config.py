@@ -21,6 +21,18 @@ from shipyard.errors import ConfigError
 ENV_PREFIX = "SHIPYARD_"
 
 
+class ModelSettings(BaseModel):
+    """Per-model overrides of the serving settings, from a ``[models.NAME]`` table in
+    shipyard.toml; a setting left out falls back to the top-level one."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    batching: bool | None = None
+    max_batch_rows: int | None = Field(default=None, ge=1)
+    max_batch_wait_ms: float | None = Field(default=None, ge=0, le=1000)
+    max_queue: int | None = Field(default=None, ge=1)
+
+
 class Settings(BaseModel):
     """Everything Shipyard can be told, with safe defaults."""
 
@@ -36,7 +48,8 @@ class Settings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
-    workers: int = Field(default=1, ge=1, le=64)
+    workers: int | None = Field(default=None, ge=1, le=64)
+    """Server processes sharing the port; default: one per CPU core."""
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     max_upload_bytes: int = Field(default=2 * 1024**3, ge=1024)
     max_rows: int = Field(default=10_000, ge=1)
@@ -46,8 +59,20 @@ class Settings(BaseModel):
     """After SIGTERM: how long /ready answers 503 before the listener closes."""
     alias_poll_seconds: float = Field(default=1.0, gt=0)
     inference_threads: int = Field(default=4, ge=1, le=256)
+    batching: bool = True
+    """Gather concurrent requests to one row-independent model version into one predict call."""
+    max_batch_rows: int = Field(default=256, ge=1)
+    max_batch_wait_ms: float = Field(default=5.0, ge=0, le=1000)
+    """Upper bound on the adaptive wait for more requests; an idle model never waits."""
+    max_queue: int = Field(default=512, ge=1)
+    """Requests waiting per model version before new ones get 503 with Retry-After."""
+    models: dict[str, ModelSettings] = Field(default_factory=dict)
+    """Per-model overrides (``[models.NAME]`` in shipyard.toml)."""
     log_level: str = "INFO"
     access_log: bool = True
+    runtime: str = Field(default="auto", pattern="^(auto|native|compiled)$")
+    """Which form of a version serves: ``auto`` (its verified compiled form when it has one),
+    ``native`` or ``compiled`` (refuses versions without a verified compiled form)."""
 
     @property
     def resolved_registry_url(self) -> str:
@@ -56,6 +81,10 @@ class Settings(BaseModel):
     @property
     def resolved_artifacts_url(self) -> str:
         return self.artifacts_url or (self.home / "artifacts").resolve().as_uri()
+
+    @property
+    def resolved_workers(self) -> int:
+        return self.workers or max(1, min(os.cpu_count() or 1, 64))
 
     @property
     def cache_dir(self) -> Path:
@@ -115,4 +144,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
     section = data.get("shipyard", data)
     if not isinstance(section, dict):
         raise ConfigError(f"{path}: [shipyard] must be a table")
-    return {k.replace("-", "_"): v for k, v in section.items() if not isinstance(v, dict)}
+    values: dict[str, Any] = {k.replace("-", "_"): v for k, v in section.items() if not isinstance(v, dict)}
+    # Per-model tables: ``[models.NAME]`` beside ``[shipyard]`` or ``[shipyard.models.NAME]``
+    # inside it. Other nested tables stay ignored, as before.
+    models: dict[str, Any] = {}
+    for source in (data.get("models"), section.get("models") if section is not data else None):
+        if source is None:
+            continue
+        if not isinstance(source, dict) or not all(isinstance(v, dict) for v in source.values()):
+            raise ConfigError(f"{path}: [models] must hold one table per model, e.g. [models.iris]")
+        for name, table in source.items():
+            models.setdefault(name, {}).update({k.replace("-", "_"): v for k, v in table.items()})
+    if models:
+        values["models"] = models
+    return values

@@ -53,13 +53,16 @@ def test_predict_with_wrong_columns_is_a_signature_error(shipyard: Shipyard, reg
 def test_verify_passes_then_finds_tampering(shipyard: Shipyard, registered: str, home: Path) -> None:
     ok = shipyard("verify")
     assert ok.exit_code == 0, ok.output
-    assert "All 1 artifacts match" in ok.stdout
-    assert json.loads(shipyard("verify", "--json").stdout)["failed"] == 0
-    [blob] = [p for p in (home / "artifacts" / "sha256").rglob("*") if p.is_file()]
+    report = json.loads(shipyard("verify", "--json").stdout)
+    assert report["failed"] == 0
+    assert sorted(r["kind"] for r in report["results"]) == ["compiled", "model"]
+    assert f"All {report['checked']} artifacts match" in ok.stdout
+    model_sha = next(r["artifact"]["sha256"] for r in report["results"] if r["kind"] == "model")
+    [blob] = [p for p in (home / "artifacts" / "sha256").rglob(model_sha) if p.is_file()]
     blob.chmod(0o600)
     blob.write_bytes(blob.read_bytes() + b"tampered")
     bad = shipyard("verify")
-    assert_one_line_error(bad, 6, "1 of 1 artifacts failed")
+    assert_one_line_error(bad, 6, f"1 of {report['checked']} artifacts failed")
     assert "FAILED" in bad.stdout
     report = json.loads(shipyard("verify", "--json").stdout)
     assert report["failed"] == 1

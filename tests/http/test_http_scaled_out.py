@@ -31,7 +31,7 @@ def test_register_and_serve_on_postgres_and_s3(
     try:
         version = svc.registry.register("scaled", model, sample=X[:5], training_data=X, target=y)
         assert svc.artifacts.url.startswith("s3://")
-        assert [r.ok for r in svc.registry.verify()] == [True]
+        assert [(r.kind, r.ok) for r in svc.registry.verify()] == [("model", True), ("compiled", True)]
     finally:
         svc.close()
     assert not (home / "artifacts").exists(), "nothing is written to the local store"

@@ -113,3 +113,29 @@ def test_metrics_by_model_version_protocol(server, classification_data) -> None:
     assert 'shipyard_inference_errors_total{code="signature_mismatch",model="lr",protocol="v1",version="1"}' in text
     assert "shipyard_inference_latency_seconds_bucket" in text
     assert 'shipyard_models_loaded{model="rf",version="1"} 1.0' in text
+
+
+def test_int64_columns_register_and_serve(tmp_path, classification_data) -> None:
+    """JSON keeps no int64/float64 apart: the stored example must come back in its own dtypes."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    from homes import open_home
+    from live_server import LiveServer
+
+    X, y = classification_data
+    frame = pd.DataFrame({"count": (X[:, 0] * 10).astype("int64"), "score": X[:, 1]})
+    model = LogisticRegression(max_iter=500).fit(frame, y)
+    home = tmp_path / "home"
+    svc = open_home(home)
+    try:
+        version = svc.registry.register("ints", model, sample=frame.head(5), training_data=frame, target=y)
+    finally:
+        svc.close()
+    assert [f.dtype for f in version.signature.inputs] == ["int64", "float64"]
+    with LiveServer(home, ["ints"]) as server:
+        body = {"dataframe_split": {"columns": ["count", "score"], "data": frame.head(3).to_numpy().tolist()}}
+        body["dataframe_split"]["data"] = [[int(a), float(b)] for a, b in body["dataframe_split"]["data"]]
+        response = httpx.post(server.url + "/invocations", json=body)
+        assert response.status_code == 200, response.text
+        assert response.json() == {"predictions": model.predict(frame.head(3)).tolist()}

@@ -18,8 +18,11 @@ from shipyard.registry.sql.engine import create_engine, parse_url
 from shipyard.registry.sql.tables import metadata
 
 
-def test_head_is_the_packaged_initial_revision() -> None:
-    assert migrate.head_revision() == "0001"
+def test_head_is_the_newest_packaged_revision() -> None:
+    packaged = sorted(
+        p.name[:4] for p in (Path(migrate.SCRIPT_LOCATION) / "versions").glob("[0-9][0-9][0-9][0-9]_*.py")
+    )
+    assert migrate.head_revision() == packaged[-1]
     assert (Path(migrate.SCRIPT_LOCATION) / "versions" / "__init__.py").is_file()
     assert (Path(migrate.SCRIPT_LOCATION) / "script.py.mako").is_file()
 
@@ -30,7 +33,7 @@ def test_migrations_do_not_read_the_cwd(db_url: str, tmp_path: Path, monkeypatch
     RegistryStore(db_url).close()
     engine = create_engine(parse_url(db_url))
     try:
-        assert migrate.current_revision(engine) == "0001"
+        assert migrate.current_revision(engine) == migrate.head_revision()
     finally:
         engine.dispose()
 
@@ -87,7 +90,9 @@ def test_concurrent_first_start_migrates_once(db_url: str) -> None:
     engine = create_engine(parse_url(db_url))
     try:
         with engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == ["0001"]
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all() == [
+                migrate.head_revision()
+            ]
     finally:
         engine.dispose()
     with RegistryStore(db_url) as store:

@@ -332,7 +332,7 @@ BAD = [
     (
         "tensor-dtype",
         TENSOR_SIG,
-        _cols(image=np.ones((2, 2, 2)), k=np.ones(2)),
+        _cols(image=np.ones((2, 2, 2)), k=np.array([1.0, 2.5])),
         SignatureMismatch,
         "input 'k': expected int64",
     ),
@@ -368,3 +368,19 @@ def test_refused(signature: Signature, inputs: RawInputs, error: type[Exception]
     assert type(caught.value) is error
     assert message in str(caught.value)
     assert len(str(caught.value)) < 400
+
+
+def test_whole_json_numbers_fit_integer_columns_but_declared_floats_do_not() -> None:
+    sig = Signature(kind="columns", inputs=(FieldSpec("count", "int64"), FieldSpec("score", "float64")))
+    rows = np.array([[3.0, 0.5], [4.0, 0.25]])
+    batch = validate_inputs(sig, RawInputs((RawInput(None, rows, column_names=("count", "score")),)), max_rows=10)
+    assert batch.column("count").dtype == np.int64
+    assert batch.column("count").tolist() == [3, 4]
+    declared = RawInputs(
+        (RawInput("count", np.array([3.0]), declared_dtype="float64"), RawInput("score", np.array([0.5])))
+    )
+    with pytest.raises(SignatureMismatch, match="expected int64"):
+        validate_inputs(sig, declared, max_rows=10)
+    too_big = RawInputs((RawInput(None, np.array([[1e30, 0.5]]), column_names=("count", "score")),))
+    with pytest.raises(SignatureMismatch, match="range"):
+        validate_inputs(sig, too_big, max_rows=10)

@@ -95,8 +95,8 @@ def test_load_refuses_tampered_bytes(
     home: Path, forest: RandomForestClassifier, wine: tuple[pd.DataFrame, pd.Series]
 ) -> None:
     x, _ = wine
-    shipyard.register_model("wine", forest, sample=x.iloc[:3])
-    [blob] = [p for p in (home / "artifacts" / "sha256").rglob("*") if p.is_file()]
+    version = shipyard.register_model("wine", forest, sample=x.iloc[:3])
+    [blob] = [p for p in (home / "artifacts" / "sha256").rglob(version.artifact.sha256) if p.is_file()]
     blob.chmod(0o600)
     blob.write_bytes(blob.read_bytes()[:-1])
     with pytest.raises(IntegrityError):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,7 @@ import click
 from shipyard.cli import views
 from shipyard.cli.context import cli_state
 from shipyard.cli.inputs import parse_metrics, parse_pairs, parse_params, read_table, split_target
-from shipyard.cli.output import byte_progress, human_size, print_json, short_sha, show
+from shipyard.cli.output import byte_progress, console, human_size, print_json, short_sha, show
 from shipyard.errors import InvalidRequest
 
 
@@ -35,6 +37,12 @@ def models() -> None:
 @click.option("--trust-code", is_flag=True, help="Allow importing a Python-class model's code.")
 @click.option("--entry", metavar="module:Class", help="The class of a Python-class model.")
 @click.option("--parent", "parent", type=int, metavar="N", help="The version this one derives from.")
+@click.option(
+    "--compile/--no-compile",
+    "compile_model",
+    default=True,
+    help="Also compile to ONNX and verify it against the model (default: on).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON.")
 def register(
     *,
@@ -53,6 +61,7 @@ def register(
     trust_code: bool,
     entry: str | None,
     parent: int | None,
+    compile_model: bool,
     as_json: bool,
 ) -> None:
     """Register the model file (or Python package directory) PATH as the next version of NAME."""
@@ -65,6 +74,7 @@ def register(
         "metrics": parse_metrics(metrics),
         "params": parse_params(params),
         "tags": parse_pairs(tags, option="--tag"),
+        "compile": compile_model,
     }
     if not path.exists():
         raise InvalidRequest(f"model file not found: {path}", hint="check the path")
@@ -179,3 +189,62 @@ def alias(name: str, alias: str, version: str | None, delete: bool, as_json: boo
         click.echo(f"{name}@{alias} → {number}")
     else:
         click.echo(f"{name}@{alias} → {number} (was {previous})")
+
+
+@models.command("compile")
+@click.argument("ref")
+@click.option("--data", "data_file", metavar="FILE", help="Rows to check the compiled form on (CSV, .npy, …).")
+@click.option("--target", metavar="COL", help="A column of --data to drop (the target).")
+@click.option("--max-rows", default=10_000, show_default=True, type=click.IntRange(min=1), help="Rows of --data used.")
+@click.option("--force", is_flag=True, help="Compile again a version that was compiled already.")
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+def compile_command(
+    *, ref: str, data_file: str | None, target: str | None, max_rows: int, force: bool, as_json: bool
+) -> None:
+    """Compile version REF to ONNX and check it answers like the native model.
+
+    Without --data, the check uses the version's input example plus synthetic rows drawn
+    from its training-data profile. The compiled form serves only if it agrees.
+    """
+    from shipyard.registry.refs import parse_ref
+
+    parsed = parse_ref(ref)
+    if target is not None and data_file is None:
+        raise InvalidRequest("--target needs --data")
+    data: Any = None
+    if data_file:
+        table = read_table(data_file, what="data")
+        data = split_target(table, target)[0] if target else table
+    with cli_state().services() as services, row_progress("checking the compiled form") as progress:
+        version = services.registry.compile_version(
+            parsed, force=force, max_rows=max_rows, progress=progress, data=data
+        )
+    if as_json:
+        print_json(
+            {
+                "model": version.model,
+                "version": version.version,
+                "serving_runtime": version.serving_runtime,
+                "compile_error": version.compile_error,
+                "compiled": version.compiled.to_dict() if version.compiled is not None else None,
+            }
+        )
+        return
+    for line in views.compile_lines(version):
+        click.echo(line)
+
+
+@contextmanager
+def row_progress(description: str) -> Iterator[Callable[[int, int], None]]:
+    """A bar on stderr over rows checked; yields ``progress(done, total)``."""
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    err = console(stderr=True)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} rows"))
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as bar:
+        task = bar.add_task(description, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update

@@ -20,6 +20,14 @@ from shipyard.cli.context import cli_state
 @click.option("--workers", type=int, help="Worker processes sharing the port.")
 @click.option("--drain-seconds", type=float, help="After SIGTERM, answer not-ready this long before closing.")
 @click.option("--graceful-timeout", type=float, help="After draining, let in-flight requests finish this long.")
+@click.option(
+    "--runtime",
+    type=click.Choice(["auto", "native", "compiled"]),
+    help="auto: the compiled (ONNX) form where it was verified, else native; native/compiled force one.",
+)
+@click.option("--batching/--no-batching", default=None, help="Gather concurrent requests into one model call.")
+@click.option("--max-batch-rows", type=int, help="Most rows in one batched model call.")
+@click.option("--max-batch-wait-ms", type=float, help="Longest a request waits for batch-mates under load.")
 def serve(
     *,
     refs: tuple[str, ...],
@@ -28,6 +36,10 @@ def serve(
     workers: int | None,
     drain_seconds: float | None,
     graceful_timeout: float | None,
+    runtime: str | None,
+    batching: bool | None,
+    max_batch_rows: int | None,
+    max_batch_wait_ms: float | None,
 ) -> None:
     """Serve the models REF... (NAME, NAME/VERSION or NAME@ALIAS) over HTTP."""
     from shipyard.errors import InvalidRequest
@@ -40,6 +52,10 @@ def serve(
         "workers": workers,
         "drain_seconds": drain_seconds,
         "graceful_timeout_seconds": graceful_timeout,
+        "runtime": runtime,
+        "batching": batching,
+        "max_batch_rows": max_batch_rows,
+        "max_batch_wait_ms": max_batch_wait_ms,
     }
     parsed = [parse_ref(ref) for ref in refs]
     names = [ref.name for ref in parsed]
@@ -49,6 +65,12 @@ def serve(
     state = cli_state()
     with state.services(**overrides) as services:
         for ref in parsed:
-            services.registry.resolve(ref)
+            version = services.registry.resolve(ref)
+            if services.settings.runtime == "compiled" and (version.compiled is None or not version.compiled.agreed):
+                raise InvalidRequest(
+                    f"{version.ref} has no verified compiled form"
+                    + (f": {version.compile_error}" if version.compile_error else ""),
+                    hint=f"run 'shipyard models compile {version.ref}', or serve with --runtime auto",
+                )
         settings = services.settings
     run_server(settings, parsed)

@@ -21,7 +21,8 @@ def verify(as_json: bool) -> None:
             results = []
             for result in services.registry.verify():
                 results.append(result)
-                advance()
+                if result.kind == "model":
+                    advance()
     failed = [r for r in results if not r.ok]
     if as_json:
         print_json(
@@ -32,6 +33,7 @@ def verify(as_json: bool) -> None:
                     {
                         "model": r.model,
                         "version": r.version,
+                        "kind": r.kind,
                         "artifact": r.artifact.to_dict(),
                         "ok": r.ok,
                         "error": r.error,
@@ -45,6 +47,7 @@ def verify(as_json: bool) -> None:
             [
                 r.model,
                 str(r.version),
+                r.kind,
                 short_sha(r.artifact.sha256),
                 human_size(r.artifact.size),
                 Text("ok", style="green") if r.ok else Text("FAILED", style="bold red"),
@@ -52,7 +55,7 @@ def verify(as_json: bool) -> None:
             ]
             for r in results
         ]
-        show(table(None, ["model", "version", "sha256", "size", "status", "detail"], rows))
+        show(table(None, ["model", "version", "artifact", "sha256", "size", "status", "detail"], rows))
     else:
         click.echo("No artifacts to verify.")
     if failed:

@@ -88,6 +88,8 @@ def version_view(version: ModelVersion) -> list[RenderableType]:
         ("parent", str(version.parent_version) if version.parent_version is not None else "-"),
         ("trusted types", ", ".join(version.trusted_types) or "-"),
         ("trust code", "yes" if version.trust_code else "no"),
+        ("runtime", f"{version.serving_runtime} serves"),
+        *_compiled_facts(version),
         ("description", version.description or "-"),
         ("tags", _pairs(version.tags)),
     ]
@@ -104,6 +106,61 @@ def version_view(version: ModelVersion) -> list[RenderableType]:
     )
     panel = Panel(_facts(facts), title=f"[bold]{version.ref}[/bold]", title_align="left", expand=False)
     return [panel, Group(inputs, outputs)]
+
+
+def _compiled_facts(version: ModelVersion) -> list[tuple[str, str | Text]]:
+    compiled = version.compiled
+    facts: list[tuple[str, str | Text]] = []
+    if compiled is not None:
+        art = compiled.artifact
+        facts.append(("compiled", f"sha256 {art.sha256} ({human_size(art.size)}, {compiled.runtime})"))
+        facts.append(("agreement", agreement_line(compiled.report)))
+        timing = timing_line(compiled.report)
+        if timing:
+            facts.append(("one-row call", timing))
+    if version.compile_error:
+        facts.append(("not compiled" if compiled is None else "refused", Text(version.compile_error, style="yellow")))
+    elif compiled is None:
+        facts.append(("compiled", "-"))
+    return facts
+
+
+def agreement_line(report: Mapping[str, Any]) -> str:
+    """``10000 rows (training data …): labels identical, max |diff| predict_proba 2.2e-16 (abs 1e-06)``."""
+    parts = []
+    labels = report.get("labels_identical")
+    if labels is not None:
+        parts.append("labels identical" if labels else "labels DIFFER")
+    tolerance = report.get("tolerance") or {}
+    for name, diff in (report.get("max_abs_diff") or {}).items():
+        bound = tolerance.get(name) or tolerance.get("values", "")
+        parts.append(f"max |diff| {name} {diff:.2g} (tolerance {bound})")
+    verdict = "agrees" if report.get("agreed") else "does NOT agree"
+    rows = f"{report.get('rows_checked', 0)} rows ({report.get('data', '?')})"
+    precision = f", {report['precision']}" if report.get("precision") else ""
+    return f"{verdict} on {rows}{precision}: " + ("; ".join(parts) or str(report.get("reason") or "-"))
+
+
+def timing_line(report: Mapping[str, Any]) -> str | None:
+    native, compiled = report.get("native_one_row_us"), report.get("compiled_one_row_us")
+    if native is None or compiled is None:
+        return None
+    return f"native {native:g} µs, compiled {compiled:g} µs"
+
+
+def compile_lines(version: ModelVersion) -> list[str]:
+    """What ``shipyard models compile`` prints: the outcome, its agreement figures, its timings."""
+    compiled = version.compiled
+    if compiled is None:
+        return [f"{version.ref}: not compiled, native serves ({version.compile_error})"]
+    head = f"{version.ref}: compiled (sha256 {short_sha(compiled.artifact.sha256)}), {version.serving_runtime} serves"
+    lines = [head, f"  {agreement_line(compiled.report)}"]
+    timing = timing_line(compiled.report)
+    if timing:
+        lines.append(f"  one-row call: {timing}")
+    if version.compile_error:
+        lines.append(f"  refused: {version.compile_error}")
+    return lines
 
 
 def _facts(items: Sequence[tuple[str, str | Text]]) -> Table:

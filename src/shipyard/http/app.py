@@ -47,12 +47,13 @@ def create_app(services: Services, refs: Sequence[ModelRef], *, access: AccessPo
     """An app serving ``refs`` from ``services``; models load in the lifespan start-up."""
     settings = services.settings
     metrics = ServingMetrics()
-    manager = ModelManager(services.registry, poll_seconds=settings.alias_poll_seconds, observers=[metrics])
+    manager = ModelManager(
+        services.registry, poll_seconds=settings.alias_poll_seconds, observers=[metrics], settings=settings
+    )
     dataplane = DataPlane(
         manager,
         max_rows=settings.max_rows,
         timeout_seconds=settings.request_timeout_seconds,
-        threads=settings.inference_threads,
         observers=[metrics],
     )
     policy = access or OpenAccess()

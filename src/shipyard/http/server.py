@@ -115,8 +115,8 @@ def _worker_main(settings: Settings, refs: Sequence[ModelRef], sock: socket.sock
 
 
 def serve(settings: Settings, refs: Sequence[ModelRef]) -> None:
-    """Serve ``refs`` with ``settings.workers`` processes on ``settings.host:port``."""
-    if settings.workers == 1:
+    """Serve ``refs`` with ``settings.resolved_workers`` processes on ``settings.host:port``."""
+    if settings.resolved_workers == 1:
         serve_one(settings, refs)
         return
     configure_logging(settings.log_level)
@@ -151,9 +151,9 @@ def _supervise(settings: Settings, refs: Sequence[ModelRef], sock: socket.socket
             if proc.is_alive() and proc.pid is not None:
                 os.kill(proc.pid, signal.SIGTERM)
 
-    workers = [start() for _ in range(settings.workers)]
+    workers = [start() for _ in range(settings.resolved_workers)]
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    logger.info("started %d workers on %s:%d", settings.workers, settings.host, settings.port)
+    logger.info("started %d workers on %s:%d", len(workers), settings.host, settings.port)
     restarts = 0
     failure: int | None = None
     try:

@@ -12,10 +12,12 @@ import os
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from shipyard.serving.events import InferenceFailure, InferenceRecord
+from shipyard.serving.events import BatchRecord, InferenceFailure, InferenceRecord
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 ROW_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000)
+REQUEST_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+QUEUE_BUCKETS = (0.0001, 0.00025, *LATENCY_BUCKETS)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -44,7 +46,7 @@ class ServingMetrics:
         )
         self.compute = Histogram(
             "shipyard_model_compute_seconds",
-            "Time spent inside the model's predict",
+            "Time spent inside the model's predict, per model call (one call may serve a batch of requests)",
             ("model", "version"),
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
@@ -54,6 +56,27 @@ class ServingMetrics:
             "Rows per request",
             ("model", "version"),
             buckets=ROW_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_rows = Histogram(
+            "shipyard_batch_rows",
+            "Rows per model call (requests merged by the batcher)",
+            ("model", "version"),
+            buckets=ROW_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_requests = Histogram(
+            "shipyard_batch_requests",
+            "Requests per model call",
+            ("model", "version"),
+            buckets=REQUEST_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_wait = Histogram(
+            "shipyard_queue_wait_seconds",
+            "Time a validated request waited for its model call",
+            ("model", "version"),
+            buckets=QUEUE_BUCKETS,
             registry=self.registry,
         )
         self.models_loaded = Gauge(
@@ -75,12 +98,19 @@ class ServingMetrics:
         version = str(record.version)
         self.requests.labels(record.model, version, record.protocol).inc()
         self.latency.labels(record.model, version, record.protocol).observe(record.duration_seconds)
-        self.compute.labels(record.model, version).observe(record.compute_seconds)
+        self.queue_wait.labels(record.model, version).observe(record.queue_seconds)
         self.rows.labels(record.model, version).observe(record.rows)
 
     def on_failure(self, failure: InferenceFailure) -> None:
         version = str(failure.version) if failure.version is not None else ""
         self.errors.labels(failure.model, version, failure.protocol, failure.code).inc()
+
+    # BatchObserver (through the model manager): one record per model call
+    def on_batch(self, record: BatchRecord) -> None:
+        version = str(record.version)
+        self.compute.labels(record.model, version).observe(record.compute_seconds)
+        self.batch_rows.labels(record.model, version).observe(record.rows)
+        self.batch_requests.labels(record.model, version).observe(record.requests)
 
     # ModelStateObserver
     def on_model_state(self, model: str, version: int | None, state: str) -> None:

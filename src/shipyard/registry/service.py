@@ -4,7 +4,8 @@ artifact store and the registry database together.
 Order of a registration, so that a crash never leaves a row pointing at nothing:
 check the name → save/detect the format → refuse what needs trust nobody gave → load it and
 predict on the sample (a version that cannot answer is never registered) → work out the
-signature and lineage → write the blob (atomic) → commit the row.
+signature and lineage → compile it (``shipyard.compile``; a failure is recorded, never fatal)
+→ write the blobs (atomic) → commit the row.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shipyard.errors import InvalidRequest, ShipyardError, UnsafeFormat
+from shipyard.compile import COMPILED, COMPILED_FILENAME, NATIVE, ONNXRUNTIME, RUNTIMES, Outcome, compile_model
+from shipyard.compile.rows import batch_from_data, batch_from_example, batch_from_profile
+from shipyard.errors import Conflict, InvalidRequest, ModelLoadError, ShipyardError, UnsafeFormat
 from shipyard.flavors import catalog
 from shipyard.flavors.base import Flavor, LoadedModel, LoadOptions, SavedModel
 from shipyard.lineage.environment import code_version, environment
@@ -28,7 +31,7 @@ from shipyard.lineage.profile import profile
 from shipyard.registry.artifacts.base import ArtifactStore
 from shipyard.registry.refs import ModelRef, check_model_name, parse_ref
 from shipyard.registry.sql.store import RegistryStore
-from shipyard.registry.types import ArtifactRef, Lineage, ModelVersion, VersionDraft
+from shipyard.registry.types import ArtifactRef, CompiledArtifact, Lineage, ModelVersion, VersionDraft
 from shipyard.schema.batch import Batch
 from shipyard.schema.examples import example_from_sample, raw_inputs_from_example
 from shipyard.schema.signature import Signature, infer_signature
@@ -37,6 +40,8 @@ from shipyard.schema.validate import validate_inputs
 logger = logging.getLogger(__name__)
 
 EXAMPLE_ROWS = 5
+COMPILE_MAX_ROWS = 10_000
+"""Rows of training (or caller) data a compiled form is checked on, at most."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,8 @@ class VerifyResult:
     artifact: ArtifactRef
     ok: bool
     error: str | None = None
+    kind: str = "model"
+    """``model`` (the registered artifact) or ``compiled`` (its ONNX form)."""
 
 
 def current_user() -> str:
@@ -94,9 +101,10 @@ class RegistryService:
         parent_version: int | None = None,
         created_by: str | None = None,
         progress: Callable[[int], None] | None = None,
+        compile: bool = True,
     ) -> ModelVersion:
         """Register ``source`` (a file, a directory of Python code, or a live model object)
-        as the next version of model ``name``."""
+        as the next version of model ``name``; with ``compile``, also its verified compiled form."""
         check_model_name(name)
         metric_values = _check_metrics(metrics or {})
         with tempfile.TemporaryDirectory(prefix="shipyard-register-") as tmp:
@@ -135,7 +143,18 @@ class RegistryService:
                 code_version=code_version(),
                 environment=environment(),
             )
+            outcome = None
+            if compile:
+                checks, data = [], []
+                if example is not None:
+                    checks.append(batch_from_example(sig, example))
+                    data.append(f"input example ({checks[-1].n_rows} rows)")
+                if training_data is not None:
+                    checks.append(batch_from_data(sig, training_data, max_rows=COMPILE_MAX_ROWS))
+                    data.append(f"training data ({checks[-1].n_rows} rows, at most {COMPILE_MAX_ROWS})")
+                outcome = compile_model(loaded, sig, checks, data=" + ".join(data) or "no rows")
             artifact = self.artifacts.put(saved.path, filename=_artifact_filename(saved.path), progress=progress)
+            compiled = self._put_compiled(outcome, Path(tmp)) if outcome is not None else None
             draft = VersionDraft(
                 flavor=fmt.name,
                 artifact=artifact,
@@ -150,10 +169,67 @@ class RegistryService:
                 tags=dict(tags or {}),
                 input_example=example,
                 flavor_metadata=dict(saved.metadata),
+                compiled=compiled,
+                serving_runtime=outcome.serving_runtime if outcome is not None else NATIVE,
+                compile_error=outcome.error if outcome is not None else None,
             )
             version = self.store.add_version(name, draft, owner=draft.created_by)
         logger.info("registered %s (flavor %s, sha256 %s)", version.ref, version.flavor, artifact.sha256[:12])
         return version
+
+    def compile_version(
+        self,
+        ref: str | ModelRef,
+        *,
+        force: bool = False,
+        max_rows: int = COMPILE_MAX_ROWS,
+        progress: Callable[[int, int], None] | None = None,
+        data: Any = None,
+    ) -> ModelVersion:
+        """Compile an existing version and record the outcome (an addition to the version).
+
+        The compiled form is checked on the input example plus ``data`` (up to ``max_rows``
+        rows) when given, else plus synthetic rows drawn from the stored training-data
+        profile; the report says which.
+        """
+        version = self.resolve(ref)
+        if not force and (version.compiled is not None or version.compile_error is not None):
+            raise Conflict(
+                f"{version.ref} was compiled already (serving {version.serving_runtime})",
+                hint="pass --force (force=True) to compile it again",
+            )
+        native = self.load_version(version, runtime=NATIVE)
+        checks, described = [], []
+        if version.input_example is not None:
+            checks.append(batch_from_example(version.signature, version.input_example))
+            described.append(f"input example ({checks[-1].n_rows} rows)")
+        if data is not None:
+            checks.append(batch_from_data(version.signature, data, max_rows=max_rows))
+            described.append(f"caller data ({checks[-1].n_rows} rows, at most {max_rows})")
+        elif version.lineage.profile is not None:
+            checks.append(batch_from_profile(version.signature, version.lineage.profile, rows=min(max_rows, 2_000)))
+            described.append(f"synthetic rows from the training-data profile ({checks[-1].n_rows} rows)")
+        outcome = compile_model(
+            native, version.signature, checks, data=" + ".join(described) or "no rows", progress=progress
+        )
+        with tempfile.TemporaryDirectory(prefix="shipyard-compile-") as tmp:
+            compiled = self._put_compiled(outcome, Path(tmp))
+        return self.store.set_compiled(
+            version.model,
+            version.version,
+            compiled,
+            serving_runtime=outcome.serving_runtime,
+            compile_error=outcome.error,
+        )
+
+    def _put_compiled(self, outcome: Outcome, tmp: Path) -> CompiledArtifact | None:
+        """Store the compiled model's bytes (content-addressed, like every artifact)."""
+        if outcome.model_bytes is None:
+            return None
+        path = tmp / COMPILED_FILENAME
+        path.write_bytes(outcome.model_bytes)
+        ref = self.artifacts.put(path, filename=COMPILED_FILENAME)
+        return CompiledArtifact(artifact=ref, runtime=ONNXRUNTIME, report=outcome.report)
 
     def _materialize(
         self, source: Any, tmp: Path, *, flavor: str | None, trusted_types: tuple[str, ...], entry: str | None
@@ -194,7 +270,7 @@ class RegistryService:
 
     @staticmethod
     def _check_answers(loaded: LoadedModel, sig: Signature, example: Mapping[str, Any]) -> None:
-        batch = validate_inputs(sig, raw_inputs_from_example(example), max_rows=EXAMPLE_ROWS)
+        batch = validate_inputs(sig, raw_inputs_from_example(example, sig), max_rows=EXAMPLE_ROWS)
         try:
             outputs = loaded.predict(batch)
         except ShipyardError:
@@ -217,31 +293,64 @@ class RegistryService:
         version = self.resolve(ref)
         return version, self.load_version(version)
 
-    def load_version(self, version: ModelVersion) -> LoadedModel:
-        """Fetch (digest checked) and load ``version`` with exactly the trust it was registered with."""
+    def load_version(self, version: ModelVersion, *, runtime: str = "auto") -> LoadedModel:
+        """Fetch (digest checked) and load ``version`` with exactly the trust it was registered with.
+
+        ``runtime``: ``auto`` loads the form the version serves with, ``native`` the
+        registered artifact, ``compiled`` its verified compiled form (``ModelLoadError`` if none).
+        """
+        if runtime not in RUNTIMES:
+            raise InvalidRequest(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+        chosen = version.serving_runtime if runtime == "auto" else runtime
+        # The registered artifact is digest-checked whichever form serves: a version whose
+        # original bytes were tampered with must not keep serving through its compiled form.
         path = self.artifacts.fetch(version.artifact)
-        return catalog.get(version.flavor).load(path, load_options(version))
+        if chosen != COMPILED:
+            return catalog.get(version.flavor).load(path, load_options(version))
+        compiled = version.compiled
+        if compiled is None:
+            raise ModelLoadError(
+                f"{version.ref} has no compiled form" + (f": {version.compile_error}" if version.compile_error else ""),
+                hint=f"compile it with `shipyard models compile {version.ref}`, or serve it with --runtime native",
+            )
+        if not compiled.agreed:
+            raise ModelLoadError(
+                f"the compiled form of {version.ref} does not answer like the native model: "
+                f"{compiled.report.get('reason') or version.compile_error}",
+                hint="serve it with --runtime native",
+            )
+        from shipyard.compile.runtime import load_compiled
+
+        return load_compiled(self.artifacts.fetch(compiled.artifact).read_bytes(), version.signature)
 
     def artifact_path(self, name: str, version: int) -> tuple[ModelVersion, Path]:
         record = self.store.get_version(name, version)
         return record, self.artifacts.fetch(record.artifact)
 
     def verify(self) -> Iterator[VerifyResult]:
-        """Re-hash every version's artifact in the store."""
+        """Re-hash every version's artifacts in the store: the registered one, then its
+        compiled form when it has one."""
         for model, number, ref in self.store.iter_artifacts():
-            try:
-                self.artifacts.verify(ref)
-            except ShipyardError as exc:
-                yield VerifyResult(model, number, ref, ok=False, error=str(exc))
-            else:
-                yield VerifyResult(model, number, ref, ok=True)
+            yield self._verify_one(model, number, ref, "model")
+            compiled = self.store.get_version(model, number).compiled
+            if compiled is not None:
+                yield self._verify_one(model, number, compiled.artifact, "compiled")
+
+    def _verify_one(self, model: str, number: int, ref: ArtifactRef, kind: str) -> VerifyResult:
+        try:
+            self.artifacts.verify(ref)
+        except ShipyardError as exc:
+            return VerifyResult(model, number, ref, ok=False, error=str(exc), kind=kind)
+        return VerifyResult(model, number, ref, ok=True, kind=kind)
 
 
 def warm_up(loaded: LoadedModel, version: ModelVersion) -> Batch | None:
     """Run the version's input example through the model once (first-call costs paid here)."""
     if version.input_example is None:
         return None
-    batch = validate_inputs(version.signature, raw_inputs_from_example(version.input_example), max_rows=EXAMPLE_ROWS)
+    batch = validate_inputs(
+        version.signature, raw_inputs_from_example(version.input_example, version.signature), max_rows=EXAMPLE_ROWS
+    )
     loaded.predict(batch)
     return batch
 

@@ -86,6 +86,33 @@ class Lineage:
 
 
 @dataclass(frozen=True)
+class CompiledArtifact:
+    """A version's compiled (ONNX) form and the agreement check it was judged by."""
+
+    artifact: ArtifactRef
+    runtime: str = "onnxruntime"
+    report: Mapping[str, Any] = field(default_factory=dict)
+    """Rows checked and where they came from, labels identical, max abs diff per output,
+    tolerance, precision, converter versions, one-row timings; ``reason`` when refused."""
+
+    @property
+    def agreed(self) -> bool:
+        return bool(self.report.get("agreed"))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"artifact": self.artifact.to_dict(), "runtime": self.runtime, "report": dict(self.report)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CompiledArtifact:
+        art = data["artifact"]
+        return cls(
+            artifact=ArtifactRef(str(art["sha256"]), int(art["size"]), str(art.get("filename", "model"))),
+            runtime=str(data.get("runtime", "onnxruntime")),
+            report=dict(data.get("report") or {}),
+        )
+
+
+@dataclass(frozen=True)
 class VersionDraft:
     """Everything needed to create a version; the store assigns the number."""
 
@@ -104,6 +131,9 @@ class VersionDraft:
     """A few sample rows as ``{"columns": [...], "data": [[...]]}``, used to warm up."""
     flavor_metadata: Mapping[str, Any] = field(default_factory=dict)
     """What the flavor needs besides the file to load it (``SavedModel.metadata``)."""
+    compiled: CompiledArtifact | None = None
+    serving_runtime: str = "native"
+    compile_error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +157,12 @@ class ModelVersion:
     input_example: Mapping[str, Any] | None
     flavor_metadata: Mapping[str, Any] = field(default_factory=dict)
     aliases: tuple[str, ...] = ()
+    compiled: CompiledArtifact | None = None
+    """The compiled form, when one was made (also when it did not agree: see its report)."""
+    serving_runtime: str = "native"
+    """Which form serves by default: ``native`` or ``compiled``."""
+    compile_error: str | None = None
+    """Why the native runtime serves, when compilation failed or did not agree."""
 
     @property
     def ref(self) -> str:
@@ -151,6 +187,9 @@ class ModelVersion:
             "input_example": dict(self.input_example) if self.input_example is not None else None,
             "flavor_metadata": dict(self.flavor_metadata),
             "aliases": list(self.aliases),
+            "compiled": self.compiled.to_dict() if self.compiled is not None else None,
+            "serving_runtime": self.serving_runtime,
+            "compile_error": self.compile_error,
         }
 
 

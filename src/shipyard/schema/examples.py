@@ -11,7 +11,7 @@ import numpy as np
 
 from shipyard.errors import InvalidRequest
 from shipyard.schema.batch import RawInput, RawInputs
-from shipyard.schema.signature import Signature
+from shipyard.schema.signature import Signature, numpy_dtype
 
 
 def example_from_sample(signature: Signature, sample: Any, rows: int) -> dict[str, Any] | None:
@@ -36,10 +36,23 @@ def example_from_sample(signature: Signature, sample: Any, rows: int) -> dict[st
     return {"columns": names, "data": [[_json_value(v) for v in row] for row in data]}
 
 
-def raw_inputs_from_example(example: Mapping[str, Any]) -> RawInputs:
-    """Decode a stored example into raw inputs, as if a client had sent it."""
+def raw_inputs_from_example(example: Mapping[str, Any], signature: Signature | None = None) -> RawInputs:
+    """Decode a stored example into raw inputs, as if a client had sent it. With the
+    ``signature``, each column comes back in its own dtype (JSON does not keep int64 apart
+    from float64)."""
     columns = tuple(str(c) for c in example["columns"])
     data = example["data"]
+    if signature is not None and signature.kind == "columns" and set(columns) == set(signature.input_names):
+        specs = {f.name: f for f in signature.inputs}
+        items = []
+        for i, name in enumerate(columns):
+            values = [row[i] for row in data]
+            try:
+                array = np.asarray(values, dtype=numpy_dtype(specs[name].dtype))
+            except (TypeError, ValueError):
+                array = np.asarray(values, dtype=object)
+            items.append(RawInput(name=name, array=array))
+        return RawInputs(tuple(items))
     try:
         array = np.asarray(data, dtype=np.float64)
     except (TypeError, ValueError):

@@ -256,7 +256,15 @@ def _coerce(values: np.ndarray, target: str, declared: str | None, label: str) -
     if target in FLOAT_DTYPES:
         return to_float(values, dtype)
     if kind == "f":
-        raise _mismatch(label, target, got)
+        # JSON has one number type: a table row like [3, 0.5] arrives as floats. Whole
+        # numbers from an undeclared (JSON) source are still integers; a declared float
+        # tensor, or any fraction, is refused.
+        if declared is not None or not (np.isfinite(values).all() and (values == np.round(values)).all()):
+            raise _mismatch(label, target, got)
+        info = np.iinfo(dtype)
+        if values.size and (values.min() < info.min or values.max() > info.max):
+            raise SignatureMismatch(f"{label}: values outside the range of {target}")
+        return values.astype(dtype)
     if np.can_cast(values.dtype, dtype, "safe"):
         return values.astype(dtype, copy=False)
     info = np.iinfo(dtype)

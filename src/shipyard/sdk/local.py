@@ -129,6 +129,7 @@ def register_model(
     trust_pickle: bool = False,
     trust_code: bool = False,
     parent_version: int | None = None,
+    compile: bool = True,
     home: str | Path | None = None,
 ) -> ModelVersion:
     """Register ``model`` (a live object, or a path to a saved file) as the next version of
@@ -151,6 +152,7 @@ def register_model(
             trust_pickle=trust_pickle,
             trust_code=trust_code,
             parent_version=parent_version,
+            compile=compile,
         )
 
 

@@ -1,8 +1,10 @@
 """The data plane: every protocol's inference goes through ``DataPlane.infer``.
 
-resolve the name → validate against the signature → run the model off the event loop,
-bounded in concurrency and time → hand a record to the observers → return outputs. The
-HTTP adapters only decode before and encode after.
+resolve the name → validate against the signature → queue the rows on the version's
+batcher (which merges concurrent requests into one model call off the event loop, bounded
+in queue length) and wait, bounded in time → hand a record to the observers → return
+outputs. The HTTP adapters only decode before and encode after. Validation comes before
+the queue, so one request's bad input never reaches, let alone fails, another's batch.
 """
 
 from __future__ import annotations
@@ -11,12 +13,12 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from shipyard.errors import ModelError, ModelNotFound, Overloaded, ShipyardError, Unavailable
+from shipyard.errors import ModelNotFound, ShipyardError, Unavailable
 from shipyard.schema.batch import Batch, Outputs, RawInputs
 from shipyard.schema.validate import validate_inputs
+from shipyard.serving.batching import Answer
 from shipyard.serving.events import InferenceFailure, InferenceObserver, InferenceRecord, notify
 from shipyard.serving.manager import ModelManager, ServedVersion
 
@@ -51,17 +53,14 @@ class DataPlane:
         *,
         max_rows: int,
         timeout_seconds: float,
-        threads: int,
-        max_inflight: int = 512,
         observers: Sequence[InferenceObserver] = (),
     ) -> None:
+        """Model calls run on the manager's pool (``Settings.inference_threads``), queued
+        per version by its batcher."""
         self.manager = manager
         self._max_rows = max_rows
         self._timeout = timeout_seconds
-        self._max_inflight = max_inflight
-        self._inflight = 0
         self._observers = tuple(observers)
-        self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="shipyard-infer")
         self.draining = False
 
     @property
@@ -69,8 +68,7 @@ class DataPlane:
         return self.manager.ready and not self.draining
 
     def close(self) -> None:
-        # A model stuck in a call must not hold the process past its graceful timeout.
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Nothing left to release: the manager owns the model threads and the batchers."""
 
     def resolve(self, name: str, version: int | None = None) -> ServedVersion:
         return self.manager.resolve(name, version)
@@ -84,7 +82,7 @@ class DataPlane:
                 raise Unavailable("the server is still loading its models", hint="retry when /v2/health/ready is 200")
             served = call.served or self.manager.resolve(call.model, call.version)
             batch = validate_inputs(served.signature, call.inputs, max_rows=self._max_rows)
-            outputs, compute = await self._run(served, batch)
+            answer = await self._run(served, batch)
         except ShipyardError as exc:
             known = served is not None or not isinstance(exc, ModelNotFound)
             notify(
@@ -108,39 +106,20 @@ class DataPlane:
             rows=batch.n_rows,
             started_at=started,
             duration_seconds=time.perf_counter() - t0,
-            compute_seconds=compute,
+            compute_seconds=answer.compute_seconds,
             batch=batch,
-            outputs=outputs,
+            outputs=answer.outputs,
+            queue_seconds=answer.queue_seconds,
         )
         notify(self._observers, record)
-        return InferenceResult(served=served, batch=batch, outputs=outputs)
+        return InferenceResult(served=served, batch=batch, outputs=answer.outputs)
 
-    async def _run(self, served: ServedVersion, batch: Batch) -> tuple[Outputs, float]:
-        if self._inflight >= self._max_inflight:
-            raise Overloaded(
-                f"too many requests in flight ({self._max_inflight})", hint="retry after a short wait", retry_after=1
-            )
-        self._inflight += 1
+    async def _run(self, served: ServedVersion, batch: Batch) -> Answer:
+        # The deadline covers the queue and the call: on expiry the request leaves its
+        # batch (skipped if still queued, its answer dropped if running); others go on.
         try:
-            loop = asyncio.get_running_loop()
-            future = loop.run_in_executor(self._pool, _timed_predict, served, batch)
-            try:
-                return await asyncio.wait_for(future, timeout=self._timeout)
-            except TimeoutError as exc:
-                raise Unavailable(
-                    f"the model did not answer within {self._timeout:g}s", hint="send fewer rows or retry later"
-                ) from exc
-        finally:
-            self._inflight -= 1
-
-
-def _timed_predict(served: ServedVersion, batch: Batch) -> tuple[Outputs, float]:
-    t0 = time.perf_counter()
-    try:
-        outputs = served.model.predict(batch)
-    except ShipyardError:
-        raise
-    except Exception as exc:
-        logger.exception("model %s failed on a validated batch of %d rows", served.record.ref, batch.n_rows)
-        raise ModelError(f"model {served.record.ref} failed: {type(exc).__name__}") from exc
-    return outputs, time.perf_counter() - t0
+            return await asyncio.wait_for(served.batcher.submit(batch), timeout=self._timeout)
+        except TimeoutError as exc:
+            raise Unavailable(
+                f"the model did not answer within {self._timeout:g}s", hint="send fewer rows or retry later"
+            ) from exc

@@ -30,8 +30,11 @@ class InferenceRecord:
     """Unix time the request reached the data plane."""
     duration_seconds: float
     compute_seconds: float
+    """Time inside the model call that produced this request's rows (shared when batched)."""
     batch: Batch
     outputs: Outputs
+    queue_seconds: float = 0.0
+    """Time between validation and the start of that model call."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,25 @@ class InferenceFailure:
     duration_seconds: float
 
 
+@dataclass(frozen=True)
+class BatchRecord:
+    """One call of a model version's dispatcher: one ``predict`` over ``requests`` requests
+    (one when not batched), plus the calls one at a time if the merged call failed."""
+
+    model: str
+    version: int
+    rows: int
+    requests: int
+    queue_seconds: float
+    """How long the oldest request of the batch waited before the call started."""
+    compute_seconds: float
+    """Time inside the model, including any one-at-a-time retries."""
+    failed: int = 0
+    """Requests of the batch whose rows made the model raise."""
+    isolated: bool = False
+    """The merged call failed and its requests were retried one at a time."""
+
+
 class InferenceObserver(Protocol):
     def on_inference(self, record: InferenceRecord) -> None: ...
 
@@ -53,6 +75,13 @@ class InferenceObserver(Protocol):
 
 class ModelStateObserver(Protocol):
     def on_model_state(self, model: str, version: int | None, state: str) -> None: ...
+
+
+class BatchObserver(Protocol):
+    """Optional: a ``ModelStateObserver`` of the model manager that also has ``on_batch``
+    is told about every dispatched batch (the metrics use it for batch sizes)."""
+
+    def on_batch(self, record: BatchRecord) -> None: ...
 
 
 def notify(observers: Sequence[InferenceObserver], item: InferenceRecord | InferenceFailure) -> None:
@@ -64,3 +93,15 @@ def notify(observers: Sequence[InferenceObserver], item: InferenceRecord | Infer
                 observer.on_failure(item)
         except Exception:
             logger.exception("inference observer %r failed; the response is unaffected", observer)
+
+
+def notify_batch(observers: Sequence[object], record: BatchRecord) -> None:
+    """Hand ``record`` to the observers that take batch records; others are skipped."""
+    for observer in observers:
+        on_batch = getattr(observer, "on_batch", None)
+        if on_batch is None:
+            continue
+        try:
+            on_batch(record)
+        except Exception:
+            logger.exception("batch observer %r failed; serving is unaffected", observer)

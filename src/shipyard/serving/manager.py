@@ -6,6 +6,10 @@ warmed up off the event loop while the old one keeps answering, then the slot's 
 swapped in one step. Requests that already hold the old version finish on it. A version
 that fails to load leaves the old one serving and is not retried until ``retry_seconds``
 have passed or the alias moves again.
+
+Each served version carries its own ``Batcher`` (queue + dispatcher, see ``batching``),
+created with it; a swapped-out version's batcher drains what it holds and then stops.
+The manager owns the bounded thread pool every model call runs on.
 """
 
 from __future__ import annotations
@@ -19,13 +23,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from shipyard.config import Settings
 from shipyard.errors import ModelLoadError, ModelNotFound, ShipyardError, VersionNotFound
 from shipyard.flavors.base import LoadedModel
 from shipyard.registry.refs import ModelRef
 from shipyard.registry.service import RegistryService, warm_up
 from shipyard.registry.types import ModelVersion
 from shipyard.schema.signature import Signature
-from shipyard.serving.events import ModelStateObserver
+from shipyard.serving.batching import Batcher, BatchPolicy
+from shipyard.serving.events import BatchRecord, ModelStateObserver, notify_batch
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -39,6 +45,8 @@ class ServedVersion:
     record: ModelVersion
     model: LoadedModel
     loaded_at: float
+    batcher: Batcher = field(compare=False, repr=False)
+    """Queues and runs this version's requests (never shared with another version)."""
 
     @property
     def version(self) -> int:
@@ -70,8 +78,13 @@ class ModelManager:
         poll_seconds: float = 1.0,
         retry_seconds: float = 30.0,
         observers: Sequence[ModelStateObserver] = (),
+        settings: Settings | None = None,
     ) -> None:
+        """``settings`` gives the batching policy (per model) and ``inference_threads``;
+        the defaults apply when not given. Observers that also have ``on_batch`` are told
+        about every model call (``events.BatchObserver``)."""
         self._service = service
+        self._settings = settings or Settings()
         self._poll_seconds = poll_seconds
         self._retry_seconds = retry_seconds
         self._observers = tuple(observers)
@@ -79,6 +92,11 @@ class ModelManager:
         self._by_name: dict[str, list[Slot]] = {}
         # Loads get their own thread so a slow load never takes an inference thread.
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipyard-load")
+        # Every model call of every version runs here: bounded whatever the load.
+        self._inference = ThreadPoolExecutor(
+            max_workers=self._settings.inference_threads, thread_name_prefix="shipyard-infer"
+        )
+        self._retired: list[Batcher] = []
         self._watcher: asyncio.Task[None] | None = None
         self._refresh_lock = asyncio.Lock()
         self.ready = False
@@ -102,7 +120,14 @@ class ModelManager:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
+        batchers = [s.current.batcher for s in self._slots if s.current is not None] + self._retired
+        if batchers:
+            # In-flight requests have finished by now (the server drains first); whatever is
+            # still queued gets a short grace, then Unavailable.
+            await asyncio.gather(*(b.aclose() for b in batchers))
         self._loader.shutdown(wait=False, cancel_futures=True)
+        # A model stuck in a call must not hold the process past its graceful timeout.
+        self._inference.shutdown(wait=False, cancel_futures=True)
 
     # -- resolution (the hot path: no I/O) -----------------------------------------------
     def resolve(self, name: str, version: int | None = None) -> ServedVersion:
@@ -163,7 +188,8 @@ class ModelManager:
         failed = slot.failures.get(target)
         if failed is not None and time.monotonic() - failed[0] < self._retry_seconds:
             return
-        old = slot.current.version
+        old_served = slot.current
+        old = old_served.version
         logger.info("alias %s moved %d -> %d; loading the new version", slot.ref, old, target)
         try:
             record = await self._in_loader(self._service.store.get_version, slot.name, target)
@@ -175,6 +201,9 @@ class ModelManager:
             return
         slot.current = new
         slot.failures.pop(target, None)
+        # Requests that resolved the old version finish on it; then its dispatcher stops.
+        old_served.batcher.retire()
+        self._retired = [b for b in self._retired if b.active] + [old_served.batcher]
         logger.info("%s now serves version %d (was %d)", slot.ref, target, old)
         self._notify(slot.name, old, "retired")
 
@@ -188,10 +217,22 @@ class ModelManager:
         except Exception as exc:
             raise ModelLoadError(f"cannot load {record.ref}: {type(exc).__name__}: {exc}"[:500]) from exc
         self._notify(name, record.version, "ready")
-        return ServedVersion(name=name, record=record, model=model, loaded_at=time.time())
+        batcher = Batcher(
+            model,
+            ref=record.ref,
+            name=name,
+            version=record.version,
+            policy=BatchPolicy.from_settings(self._settings, name),
+            executor=self._inference,
+            on_batch=self._on_batch,
+        )
+        return ServedVersion(name=name, record=record, model=model, loaded_at=time.time(), batcher=batcher)
+
+    def _on_batch(self, record: BatchRecord) -> None:
+        notify_batch(self._observers, record)
 
     def _load_and_warm(self, record: ModelVersion) -> LoadedModel:
-        model = self._service.load_version(record)
+        model = self._service.load_version(record, runtime=self._settings.runtime)
         warm_up(model, record)
         return model
 

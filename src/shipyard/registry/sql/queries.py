@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from shipyard.errors import ModelNotFound, VersionNotFound
 from shipyard.registry.sql.rows import model_record, version_record
-from shipyard.registry.sql.tables import aliases, model_tags, model_versions, models, version_tags
+from shipyard.registry.sql.tables import aliases, compiled_versions, model_tags, model_versions, models, version_tags
 from shipyard.registry.types import Model, ModelVersion
 
 
@@ -69,12 +69,20 @@ def load_versions(conn: Connection, name: str, model_id: int, rows: list[RowMapp
     tags: dict[int, dict[str, str]] = {}
     for tag in conn.execute(sa.select(version_tags).where(version_tags.c.version_id.in_(ids))).mappings():
         tags.setdefault(tag["version_id"], {})[tag["key"]] = tag["value"]
+    compiled_q = sa.select(compiled_versions).where(compiled_versions.c.version_id.in_(ids))
+    compiled = {row["version_id"]: row for row in conn.execute(compiled_q).mappings()}
     pointing: dict[int, list[str]] = {}
     alias_q = sa.select(aliases.c.alias, aliases.c.version).where(aliases.c.model_id == model_id)
     for alias in conn.execute(alias_q):
         pointing.setdefault(alias.version, []).append(alias.alias)
     return [
-        version_record(r, model=name, tags=tags.get(r["id"], {}), aliases=tuple(pointing.get(r["version"], ())))
+        version_record(
+            r,
+            model=name,
+            tags=tags.get(r["id"], {}),
+            aliases=tuple(pointing.get(r["version"], ())),
+            compiled=compiled.get(r["id"]),
+        )
         for r in rows
     ]
 

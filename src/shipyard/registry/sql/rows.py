@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy.engine import RowMapping
 
 from shipyard.errors import InvalidRequest, StorageError
-from shipyard.registry.types import ArtifactRef, Lineage, Model, ModelVersion, VersionDraft
+from shipyard.registry.types import ArtifactRef, CompiledArtifact, Lineage, Model, ModelVersion, VersionDraft
 from shipyard.schema.signature import Signature
 
 MAX_TAG_KEY = 255
 MAX_SHORT_TEXT = 255
 MAX_FLAVOR = 64
+SERVING_RUNTIMES = ("native", "compiled")
 
 
 def check_tag(key: str, value: str) -> None:
@@ -91,12 +92,68 @@ def version_values(draft: VersionDraft, *, created_at: datetime) -> dict[str, An
     }
 
 
+def compiled_values(
+    compiled: CompiledArtifact | None, *, serving_runtime: str, compile_error: str | None, updated_at: datetime
+) -> dict[str, Any]:
+    """Column values of a ``compiled_versions`` row (``version_id`` is added by the store)."""
+    if serving_runtime not in SERVING_RUNTIMES:
+        raise InvalidRequest(f"serving runtime must be one of {', '.join(SERVING_RUNTIMES)}, got {serving_runtime!r}")
+    if serving_runtime == "compiled" and compiled is None:
+        raise InvalidRequest("a version without a compiled artifact cannot serve compiled")
+    if compile_error is not None:
+        check_description(compile_error)
+    values: dict[str, Any] = {
+        "artifact_sha256": None,
+        "artifact_size": None,
+        "artifact_filename": None,
+        "runtime": None,
+        "report_json": None,
+        "serving_runtime": serving_runtime,
+        "compile_error": compile_error,
+        "updated_at": updated_at,
+    }
+    if compiled is not None:
+        check_short_text("compiled artifact filename", compiled.artifact.filename)
+        check_short_text("compiled runtime", compiled.runtime, MAX_FLAVOR)
+        values.update(
+            artifact_sha256=compiled.artifact.sha256,
+            artifact_size=compiled.artifact.size,
+            artifact_filename=compiled.artifact.filename,
+            runtime=compiled.runtime,
+            report_json=encode_json("compile report", dict(compiled.report)),
+        )
+    return values
+
+
+def compiled_fields(row: RowMapping | None) -> dict[str, Any]:
+    """The ``ModelVersion`` fields a ``compiled_versions`` row (or its absence) gives."""
+    if row is None:
+        return {"compiled": None, "serving_runtime": "native", "compile_error": None}
+    compiled = None
+    if row["artifact_sha256"] is not None:
+        compiled = CompiledArtifact(
+            artifact=ArtifactRef(
+                sha256=row["artifact_sha256"], size=int(row["artifact_size"]), filename=row["artifact_filename"]
+            ),
+            runtime=row["runtime"],
+            report=decode_json("compile report", row["report_json"]) if row["report_json"] else {},
+        )
+    return {"compiled": compiled, "serving_runtime": row["serving_runtime"], "compile_error": row["compile_error"]}
+
+
 def artifact_ref(row: RowMapping) -> ArtifactRef:
     return ArtifactRef(sha256=row["artifact_sha256"], size=int(row["artifact_size"]), filename=row["artifact_filename"])
 
 
-def version_record(row: RowMapping, *, model: str, tags: Mapping[str, str], aliases: tuple[str, ...]) -> ModelVersion:
-    """A ``ModelVersion`` from its row, its tags and the aliases pointing at it."""
+def version_record(
+    row: RowMapping,
+    *,
+    model: str,
+    tags: Mapping[str, str],
+    aliases: tuple[str, ...],
+    compiled: RowMapping | None = None,
+) -> ModelVersion:
+    """A ``ModelVersion`` from its row, its tags, the aliases pointing at it and its compiled form."""
     example = row["input_example_json"]
     return ModelVersion(
         model=model,
@@ -116,6 +173,7 @@ def version_record(row: RowMapping, *, model: str, tags: Mapping[str, str], alia
         input_example=decode_json("input_example", example) if example is not None else None,
         flavor_metadata=decode_json("flavor_metadata", row["flavor_metadata_json"]),
         aliases=tuple(sorted(aliases)),
+        **compiled_fields(compiled),
     )
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from shipyard.errors import AliasNotFound, Conflict, ModelNotFound
 from shipyard.registry.refs import ModelRef, check_alias, check_model_name, parse_ref, parse_version
+from shipyard.registry.sql import compiled as compiled_sql
 from shipyard.registry.sql import migrate, queries, transactions
 from shipyard.registry.sql.engine import create_engine, insert_ignore, mask_url, parse_url, upsert
 from shipyard.registry.sql.rows import (
@@ -33,7 +34,7 @@ from shipyard.registry.sql.rows import (
     version_values,
 )
 from shipyard.registry.sql.tables import aliases, model_tags, model_versions, models, version_tags
-from shipyard.registry.types import ArtifactRef, Model, ModelVersion, VersionDraft
+from shipyard.registry.types import ArtifactRef, CompiledArtifact, Model, ModelVersion, VersionDraft
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +186,7 @@ class RegistryStore:
         check_model_name(name)
         _check_model_fields("", owner)
         parent = parse_version(draft.parent_version) if draft.parent_version is not None else None
+        compiled_row = compiled_sql.draft_values(draft)
 
         def work(conn: Connection) -> ModelVersion:
             now = queries.now()
@@ -203,6 +205,8 @@ class RegistryStore:
             if draft.tags:
                 tag_rows = [{"version_id": version_id, "key": k, "value": v} for k, v in draft.tags.items()]
                 conn.execute(sa.insert(version_tags), tag_rows)
+            if compiled_row is not None:
+                compiled_sql.insert(conn, version_id, compiled_row)
             queries.touch(conn, model_id, now)
             return queries.load_version(conn, name, model_id, number)
 
@@ -219,6 +223,27 @@ class RegistryStore:
             return queries.load_version(conn, name, model_id, number)
 
         return self._read(work, f"reading {name}/{number}")
+
+    def set_compiled(
+        self,
+        name: str,
+        version: int,
+        compiled: CompiledArtifact | None,
+        *,
+        serving_runtime: str,
+        compile_error: str | None,
+    ) -> ModelVersion:
+        """Record (or replace) the compiled form of ``name/version`` and which form serves;
+        the version's own row stays exactly as registered (``sql/compiled.py``)."""
+        check_model_name(name)
+        number = parse_version(version)
+        work = compiled_sql.recorder(name, number, compiled, serving_runtime, compile_error)
+        record = self._write(work, f"recording the compiled form of {name}/{number}")
+        shown = f"sha256 {compiled.artifact.sha256[:12]}" if compiled is not None else "none"
+        logger.info(
+            "compiled form of %s: %s, serving %s (%s)", record.ref, shown, serving_runtime, compile_error or "ok"
+        )
+        return record
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         """Every version of ``name``, oldest first."""

@@ -106,6 +106,22 @@ version_tags = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
 )
 
+# A version's compiled form: an addition made at or after registration (``set_compiled``),
+# kept apart so that the version row itself is never updated.
+compiled_versions = sa.Table(
+    "compiled_versions",
+    metadata,
+    sa.Column("version_id", sa.Integer, sa.ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("artifact_sha256", sa.String(64), nullable=True),
+    sa.Column("artifact_size", sa.BigInteger, nullable=True),
+    sa.Column("artifact_filename", sa.String(255), nullable=True),
+    sa.Column("runtime", sa.String(64), nullable=True),
+    sa.Column("report_json", sa.Text, nullable=True),
+    sa.Column("serving_runtime", sa.String(16), nullable=False),
+    sa.Column("compile_error", sa.Text, nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
 aliases = sa.Table(
     "aliases",
     metadata,
