@@ -20,6 +20,7 @@ from shipyard.bootstrap import Services
 from shipyard.errors import ShipyardError
 from shipyard.http import management, mlflow, v1, v2
 from shipyard.http.errors import http_error, shipyard_error, unhandled_error
+from shipyard.http.fastlane import InferenceFastLane
 from shipyard.http.middleware import EdgeMiddleware
 from shipyard.http.openapi import openapi_document
 from shipyard.http.responses import JSONResponse
@@ -90,7 +91,8 @@ def create_app(services: Services, refs: Sequence[ModelRef], *, access: AccessPo
                 access=policy,
                 metrics=metrics,
                 access_log=settings.access_log,
-            )
+            ),
+            Middleware(InferenceFastLane),
         ],
         exception_handlers={ShipyardError: shipyard_error, HTTPException: http_error, Exception: unhandled_error},
         lifespan=lifespan,

@@ -78,6 +78,9 @@ def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
         log_config=None,
         access_log=False,
         server_header=False,
+        # Bound to loopback by default; a proxy in front can still pass X-Forwarded-For,
+        # but rewriting the client address per request is not worth its cost here.
+        proxy_headers=False,
         timeout_graceful_shutdown=int(settings.graceful_timeout_seconds) or None,
         timeout_keep_alive=15,
         backlog=2048,

@@ -8,6 +8,7 @@ before the workers start) and ``/metrics`` aggregates them, so any worker answer
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -29,6 +30,7 @@ class ServingMetrics:
     """Counters and histograms by model, version and protocol; models loaded."""
 
     def __init__(self) -> None:
+        self._children: dict[tuple[str, int, str], tuple[Any, Any, Any, Any]] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ("model", "version", "protocol")
         self.requests = Counter(
@@ -95,11 +97,24 @@ class ServingMetrics:
 
     # InferenceObserver
     def on_inference(self, record: InferenceRecord) -> None:
-        version = str(record.version)
-        self.requests.labels(record.model, version, record.protocol).inc()
-        self.latency.labels(record.model, version, record.protocol).observe(record.duration_seconds)
-        self.queue_wait.labels(record.model, version).observe(record.queue_seconds)
-        self.rows.labels(record.model, version).observe(record.rows)
+        key = (record.model, record.version, record.protocol)
+        children = self._children.get(key)
+        if children is None:
+            # labels() hashes and validates its arguments on every call: look each
+            # (model, version, protocol) up once.
+            version = str(record.version)
+            children = (
+                self.requests.labels(record.model, version, record.protocol),
+                self.latency.labels(record.model, version, record.protocol),
+                self.queue_wait.labels(record.model, version),
+                self.rows.labels(record.model, version),
+            )
+            self._children[key] = children
+        requests, latency, queue_wait, rows = children
+        requests.inc()
+        latency.observe(record.duration_seconds)
+        queue_wait.observe(record.queue_seconds)
+        rows.observe(record.rows)
 
     def on_failure(self, failure: InferenceFailure) -> None:
         version = str(failure.version) if failure.version is not None else ""

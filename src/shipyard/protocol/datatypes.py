@@ -68,13 +68,22 @@ def element_size(datatype: str) -> int | None:
     return None if dtype is None else dtype.itemsize
 
 
+_V2_BY_DTYPE: dict[np.dtype[Any], str] = {}
+
+
 def v2_datatype(dtype: np.dtype[Any], *, name: str) -> str:
     """The V2 datatype that carries an output array of ``dtype``."""
+    # Asked for every output of every response: numpy builds ``dtype.name`` anew each time.
+    cached = _V2_BY_DTYPE.get(dtype)
+    if cached is not None:
+        return cached
     if dtype.kind in ("O", "U", "S"):
-        return "BYTES"
-    datatype = SIGNATURE_TO_V2.get(dtype.name)
+        datatype: str | None = "BYTES"
+    else:
+        datatype = SIGNATURE_TO_V2.get(dtype.name)
     if datatype is None:
         raise ShipyardError(f"output {name!r} has dtype {dtype.name}, which the V2 protocol cannot carry")
+    _V2_BY_DTYPE[dtype] = datatype
     return datatype
 
 

@@ -90,6 +90,17 @@ class Batch:
             return self._matrix.astype(dtype)
         return self._matrix
 
+    @property
+    def layout(self) -> tuple[str, ...]:
+        """The dtypes the rows are held in: one for a matrix, one per column otherwise.
+        Two batches of one signature concatenate without a cast when their layouts match."""
+        if self._matrix is not None:
+            return ("matrix", self._matrix.dtype.str)
+        if self.tensors:
+            return tuple(f"{n}:{a.dtype.str}:{a.shape[1:]}" for n, a in self.tensors.items())
+        assert self._columns is not None
+        return tuple(self._columns[n].dtype.str for n in self.signature.input_names)
+
     def column(self, name: str) -> np.ndarray:
         if self._columns is not None:
             return self._columns[name]

@@ -349,9 +349,7 @@ def _average(mean: float | None, sample: float) -> float:
 def _merge_key(batch: Batch) -> Hashable:
     """Batches merge only when their arrays concatenate without a cast, so a merged call
     sees exactly the dtypes each request would have alone."""
-    if batch.tensors:
-        return tuple((name, a.dtype.str, a.shape[1:]) for name, a in batch.tensors.items())
-    return tuple(batch.column(name).dtype.str for name in batch.signature.input_names)
+    return batch.layout
 
 
 def _run_group(model: LoadedModel, ref: str, batches: list[Batch]) -> tuple[list[_Result], float, bool]:

@@ -118,7 +118,9 @@ class DataPlane:
         # The deadline covers the queue and the call: on expiry the request leaves its
         # batch (skipped if still queued, its answer dropped if running); others go on.
         try:
-            return await asyncio.wait_for(served.batcher.submit(batch), timeout=self._timeout)
+            # asyncio.timeout, not wait_for: wait_for wraps the call in a task of its own.
+            async with asyncio.timeout(self._timeout):
+                return await served.batcher.submit(batch)
         except TimeoutError as exc:
             raise Unavailable(
                 f"the model did not answer within {self._timeout:g}s", hint="send fewer rows or retry later"
