@@ -31,3 +31,15 @@ def services(tmp_path: Path) -> Iterator[Services]:
     svc = open_home(tmp_path / "home")
     yield svc
     svc.close()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh SHIPYARD_HOME in the environment (as a user's shell would have it), with
+    nothing of the developer's own settings leaking in; the working directory is tmp_path."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("SHIPYARD_HOME", str(path))
+    for name in ("SHIPYARD_CONFIG", "SHIPYARD_REGISTRY_URL", "SHIPYARD_ARTIFACTS_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return path

@@ -18,17 +18,6 @@ from sklearn.linear_model import LogisticRegression
 from shipyard.cli.demo_traffic import ServerProcess
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("SHIPYARD_HOME", str(path))
-    monkeypatch.delenv("SHIPYARD_CONFIG", raising=False)
-    monkeypatch.delenv("SHIPYARD_REGISTRY_URL", raising=False)
-    monkeypatch.delenv("SHIPYARD_ARTIFACTS_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
-    return path
-
-
 @pytest.fixture(scope="session")
 def model_files(tmp_path_factory: pytest.TempPathFactory) -> ModelFiles:
     import skops.io

@@ -14,17 +14,6 @@ import shipyard
 from shipyard.cli.demo_traffic import ServerProcess
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    path = tmp_path / "home"
-    monkeypatch.setenv("SHIPYARD_HOME", str(path))
-    monkeypatch.delenv("SHIPYARD_CONFIG", raising=False)
-    monkeypatch.delenv("SHIPYARD_REGISTRY_URL", raising=False)
-    monkeypatch.delenv("SHIPYARD_ARTIFACTS_URL", raising=False)
-    monkeypatch.chdir(tmp_path)
-    return path
-
-
 @pytest.fixture(scope="session")
 def wine() -> tuple[pd.DataFrame, pd.Series]:
     data = load_wine(as_frame=True)
