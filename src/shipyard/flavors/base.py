@@ -98,7 +98,11 @@ class Flavor(ABC):
 
     def save(self, obj: Any, dest_dir: Path, *, trusted_types: tuple[str, ...] = ()) -> SavedModel:
         """Write ``obj`` into ``dest_dir`` in this format and return the file."""
-        raise NotImplementedError(f"{self.name} cannot save live objects")
+        from shipyard.errors import UnsupportedFormat
+
+        raise UnsupportedFormat(
+            f"the {self.name} format cannot save a live object", hint="save the model to a file and register the file"
+        )
 
     def required_trust(self, path: Path) -> tuple[str, ...]:
         """Type names (or other things) a file needs trusted before it may load; for
