@@ -145,14 +145,6 @@ class ModelManager:
         serving = ", ".join(str(s.current.version) for s in slots if s.current is not None)
         raise VersionNotFound(f"version {version} of model {name!r} is not served here (serving {serving})")
 
-    def served(self) -> list[ServedVersion]:
-        """Every served version, in the order the references were given (no duplicates)."""
-        seen: dict[tuple[str, int], ServedVersion] = {}
-        for slot in self._slots:
-            if slot.current is not None:
-                seen.setdefault((slot.name, slot.current.version), slot.current)
-        return list(seen.values())
-
     def names(self) -> list[str]:
         return list(self._by_name)
 
