@@ -17,6 +17,10 @@ RANKS = {
     "config": 0,
     "context": 0,
     "logs": 0,
+    # Scopes and roles: plain data that the Caller record (context) carries.
+    "governance.scopes": 0,
+    # Keys, the audit chain, signing: pure logic (stdlib + cryptography), stored by the registry.
+    "governance": 1,
     "fs": 1,
     "schema": 2,
     # Plain records and name checks of the registry: data only, used by lower layers.

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from shipyard.errors import ConfigError
 
@@ -73,6 +73,49 @@ class Settings(BaseModel):
     runtime: str = Field(default="auto", pattern="^(auto|native|compiled)$")
     """Which form of a version serves: ``auto`` (its verified compiled form when it has one),
     ``native`` or ``compiled`` (refuses versions without a verified compiled form)."""
+
+
+    # -- access (docs/security.md) ---------------------------------------------------------
+    open_inference: str = ""
+    """Model-name patterns (``*`` or ``iris,fraud-*``) whose inference, readiness and metadata
+    routes anonymous callers may use; default none. Health is always open."""
+    open_metrics: bool = False
+    """Let anonymous callers read ``/metrics``."""
+    insecure_open: bool = False
+    """Allow listening on a non-loopback address while some route is anonymous."""
+    allowed_hosts: str = ""
+    """Host header values answered (comma-separated); default the bound address, ``localhost``,
+    ``127.0.0.1`` and ``[::1]``. ``*`` answers any (behind a proxy that checks)."""
+    cors_origins: str = ""
+    """Origins allowed cross-origin reads (comma-separated); default none (CORS off)."""
+    http_trust_uploads: bool = False
+    """Allow uploads over HTTP that need trust (pickle, joblib, Python code, extra skops types);
+    even then only keys with the admin role may ask for it."""
+    key_cache_seconds: float = Field(default=2.0, ge=0, le=60)
+    """How long a server trusts what it read of a key (revocation takes effect within this)."""
+    audit_hmac_key: SecretStr | None = None
+    """Optional secret: each audit entry also carries an HMAC of its hash under this key."""
+    signing: str = Field(default="warn", pattern="^(strict|warn)$")
+    """``strict`` refuses to load unsigned or mismatched artifacts; ``warn`` logs and audits."""
+    signing_public_keys: str = ""
+    """Extra ed25519 public keys (PEM file paths, comma-separated) trusted besides this home's own."""
+    rate_limits: str = ""
+    """Quotas, comma-separated ``WHO=N/PERIOD`` where WHO is a role, ``key:ID`` or ``anonymous``
+    and PERIOD is ``s``, ``m`` or ``h`` (``predictor=100/s,key:ab12=10/m``); default none."""
+    redis_url: str | None = None
+    """Redis for state shared by workers (rate limits); in-process when unset."""
+
+    # -- connections -------------------------------------------------------------------------
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    """A connection must send a request's headers within this; else 408 and close."""
+    body_timeout_seconds: float = Field(default=30.0, gt=0)
+    """A request's body must arrive within this after its headers; else 408 and close."""
+    max_connections: int = Field(default=1024, ge=1)
+    """Open connections per worker; new ones beyond are answered 503 and closed."""
+    max_requests_per_connection: int = Field(default=10_000, ge=1)
+    """Requests served on one keep-alive connection before it is closed."""
+    offload_body_bytes: int = Field(default=64 * 1024, ge=0)
+    """Bodies larger than this are decoded on a thread, not on the event loop."""
 
     @property
     def resolved_registry_url(self) -> str:

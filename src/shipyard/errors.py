@@ -14,6 +14,11 @@ and the CLI exit code are properties of the class and are mapped once, at the ed
     │   └── PathEscape                 path_escape               400    a path leaves its root
     ├── PayloadTooLarge                payload_too_large         413  exit 2
     ├── UnsupportedMediaType           unsupported_media_type    415  exit 2
+    ├── Unauthenticated                unauthenticated           401  exit 10 no key, bad/revoked/expired key
+    ├── Forbidden                      forbidden                 403  exit 11 the key lacks the scope
+    │   ├── CrossSiteRequest           cross_site_request        403    Origin / Sec-Fetch-Site
+    │   └── MisdirectedRequest         misdirected_request       421    Host not allowed
+    ├── RateLimited                    rate_limited              429  exit 8  quota spent (Retry-After)
     ├── NotFound                       not_found                 404  exit 3
     │   ├── ModelNotFound              model_not_found
     │   ├── VersionNotFound            version_not_found
@@ -22,6 +27,7 @@ and the CLI exit code are properties of the class and are mapped once, at the ed
     ├── Conflict                       conflict                  409  exit 4
     ├── UnsafeFormat                   unsafe_format             422  exit 5  pickle / untrusted types
     ├── UnsupportedFormat              unsupported_format        422  exit 5
+    ├── ModelRejected                  model_rejected            422  exit 5  an upload refused for its content
     ├── IntegrityError                 integrity_error           500  exit 6  digest mismatch
     ├── ModelLoadError                 model_load_failed         503  exit 7
     ├── ModelError                     model_error               500  exit 7  a model raised on valid input
@@ -123,6 +129,43 @@ class UnsupportedMediaType(ShipyardError):
     exit_code = 2
 
 
+class Unauthenticated(ShipyardError):
+    """Raised when a request carries no usable key (none, malformed, unknown, revoked, expired)."""
+
+    code = "unauthenticated"
+    http_status = 401
+    exit_code = 10
+
+
+class Forbidden(ShipyardError):
+    """Raised when an identified caller may not do this (scope or model pattern missing)."""
+
+    code = "forbidden"
+    http_status = 403
+    exit_code = 11
+
+
+class CrossSiteRequest(Forbidden):
+    """Raised when a state-changing request comes from another site (Origin, Sec-Fetch-Site)."""
+
+    code = "cross_site_request"
+
+
+class MisdirectedRequest(Forbidden):
+    """Raised when the Host header names a host this server does not answer for."""
+
+    code = "misdirected_request"
+    http_status = 421
+
+
+class RateLimited(ShipyardError):
+    """Raised when a key or role has spent its quota; ``retry_after`` says when to come back."""
+
+    code = "rate_limited"
+    http_status = 429
+    exit_code = 8
+
+
 class NotFound(ShipyardError):
     """Raised when something named does not exist."""
 
@@ -167,6 +210,15 @@ class UnsupportedFormat(ShipyardError):
     """Raised when a file is not a model format Shipyard can load."""
 
     code = "unsupported_format"
+    http_status = 422
+    exit_code = 5
+
+
+class ModelRejected(ShipyardError):
+    """Raised when an uploaded model is refused for what it contains (it cannot be read,
+    loaded or answered safely): the caller's fault, never a server error."""
+
+    code = "model_rejected"
     http_status = 422
     exit_code = 5
 
