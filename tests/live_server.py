@@ -1,4 +1,8 @@
-"""A real Shipyard server in a subprocess on a free loopback port, for tests that talk HTTP."""
+"""A real Shipyard server in a subprocess on a free loopback port, for tests that talk HTTP.
+
+Before it starts, an admin API key is created in its home (``server.api_key``); talk to it
+with ``server.client()`` (an ``httpx.Client`` sending the key) or ``headers=server.auth_headers``.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -28,8 +33,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def create_key(
+    home: Path,
+    role: str = "admin",
+    models: Sequence[str] = ("*",),
+    *,
+    name: str | None = None,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """A new API key in ``home``'s registry (or the one ``env`` names); returns its token."""
+    from shipyard.bootstrap import open_services
+    from shipyard.config import Settings
+    from shipyard.governance.keys import make_grants
+
+    services = open_services(Settings.load(env={**(env or {}), "SHIPYARD_HOME": str(home)}))
+    try:
+        _, token = services.keys.create(
+            name or f"test-{role}-{os.urandom(3).hex()}", make_grants([role], models), created_by="user:test"
+        )
+    finally:
+        services.close()
+    return token
+
+
 class LiveServer:
-    """``with LiveServer(home, ["iris@production"]) as server: httpx.get(server.url + "/v2")``."""
+    """``with LiveServer(home, ["iris@production"]) as server: server.client().get("/v2")``."""
 
     def __init__(
         self,
@@ -49,6 +77,18 @@ class LiveServer:
         self.ready_timeout = ready_timeout
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = home / f"server-{self.port}.log"
+        self.api_key: str | None = None
+
+    @property
+    def auth_headers(self) -> dict[str, str]:
+        """``Authorization: Bearer <admin key>``."""
+        assert self.api_key is not None, "start the server first"
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """An ``httpx.Client`` on this server that sends the admin key."""
+        headers = {**self.auth_headers, **dict(kwargs.pop("headers", None) or {})}
+        return httpx.Client(base_url=self.url, headers=headers, **kwargs)
 
     def start(self) -> LiveServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
@@ -57,6 +97,8 @@ class LiveServer:
         env["SHIPYARD_WORKERS"] = "1"
         env.update({f"SHIPYARD_{k.upper()}": v for k, v in self.settings.items()})
         env.update(self.extra_env)
+        if self.api_key is None:
+            self.api_key = create_key(self.home, env={k: v for k, v in env.items() if k.startswith("SHIPYARD_")})
         self._log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", LAUNCH, *self.refs], env=env, stdout=self._log, stderr=subprocess.STDOUT

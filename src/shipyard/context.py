@@ -18,7 +18,7 @@ _COUNTER = itertools.count(1)
 
 def request_id_from(header: str | None) -> str:
     """The caller's request id when it is safe to echo and log, else a new one."""
-    if header and _REQUEST_ID.match(header):
+    if header and _REQUEST_ID.fullmatch(header):
         return header
     return f"{_PREFIX}{next(_COUNTER):016x}"
 

@@ -39,7 +39,22 @@ and the CLI exit code are properties of the class and are mapped once, at the ed
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
+
+# An absolute filesystem path (two or more components) in a message: the server's upload
+# directory, artifact store or home have no place in a response. URL paths of the API itself
+# are left alone.
+_ABSOLUTE_PATH = re.compile(
+    r"(?<![\w.~/:-])/(?!(?:v1|v2|api|models|invocations|metrics)\b)(?:[\w.@+~,=-]+/)+([\w.@+~,=-]*)"
+)
+
+
+def redact_paths(text: str) -> str:
+    """``text`` with every absolute filesystem path reduced to its last component."""
+    if "/" not in text:
+        return text
+    return _ABSOLUTE_PATH.sub(lambda m: m.group(1) or "(a directory)", text)
 
 
 class ShipyardError(Exception):
@@ -56,9 +71,10 @@ class ShipyardError(Exception):
         self.details = details
 
     def to_dict(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"error": self.message, "code": self.code}
+        """The error as a response body; absolute paths in it are reduced to file names."""
+        body: dict[str, Any] = {"error": redact_paths(self.message), "code": self.code}
         if self.hint:
-            body["hint"] = self.hint
+            body["hint"] = redact_paths(self.hint)
         return body
 
     def __str__(self) -> str:

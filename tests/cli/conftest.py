@@ -15,6 +15,7 @@ from cli_support import ModelFiles, Shipyard
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
+from live_server import create_key
 from shipyard.cli.demo_traffic import ServerProcess
 
 
@@ -55,7 +56,8 @@ def registered(shipyard: Shipyard, model_files: ModelFiles) -> str:
 
 
 @pytest.fixture
-def server(registered: str, home: Path, tmp_path: Path) -> Iterator[ServerProcess]:
+def server(registered: str, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[ServerProcess]:
+    monkeypatch.setenv("SHIPYARD_API_KEY", create_key(home))
     process = ServerProcess.start([registered], home=home, log_path=tmp_path / "server.log")
     try:
         process.wait_ready(timeout=60)

@@ -170,7 +170,10 @@ def test_custom_type_is_refused_until_trusted(custom_pipeline: Pipeline, iris: A
         ("sklearn.neighbors._kd_tree.KDTree", True),
         ("numpy.ndarray", True),
         ("scipy.sparse._csr.csr_matrix", True),
-        ("sklearn.utils.validation.check_array", False),
+        ("sklearn.utils.validation.check_array", True),
+        ("sklearn.utils.validation.check_is_fitted", False),
+        ("numpy.memmap", False),
+        ("numpy.load", False),
         ("numpy.testing.TestCase", False),
         ("builtins.eval", False),
         ("os.system", False),
@@ -184,7 +187,10 @@ def test_custom_type_is_refused_until_trusted(custom_pipeline: Pipeline, iris: A
         "kd-tree",
         "ndarray",
         "csr",
-        "function",
+        "listed-function",
+        "unlisted-function",
+        "memmap",
+        "numpy-load",
         "test-tooling",
         "builtins",
         "os",
@@ -193,7 +199,7 @@ def test_custom_type_is_refused_until_trusted(custom_pipeline: Pipeline, iris: A
         "bare-package",
     ],
 )
-def test_allowlist_is_classes_of_trusted_packages(name: str, allowed: bool) -> None:
+def test_allowlist_names_exact_types(name: str, allowed: bool) -> None:
     assert is_allowlisted(name) is allowed
 
 

@@ -15,9 +15,11 @@ from homes import open_home
 from live_server import LiveServer
 
 
-def _load(url: str, stop: threading.Event, results: list[tuple[int, str]], rows: list[float]) -> None:
+def _load(
+    url: str, stop: threading.Event, results: list[tuple[int, str]], rows: list[float], auth: dict[str, str]
+) -> None:
     body = {"inputs": [{"name": "input-0", "shape": [1, 20], "datatype": "FP64", "data": rows}]}
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=auth) as client:
         while not stop.is_set():
             try:
                 response = client.post(url + "/v2/models/lr/infer", json=body)
@@ -39,12 +41,17 @@ def test_alias_moves_under_load_without_failures(tmp_path: Path, classification_
     with LiveServer(home, ["lr@production"], settings={"alias_poll_seconds": "0.2"}) as server:
         stop = threading.Event()
         results: list[tuple[int, str]] = []
-        threads = [threading.Thread(target=_load, args=(server.url, stop, results, X[i].tolist())) for i in range(8)]
+        threads = [
+            threading.Thread(target=_load, args=(server.url, stop, results, X[i].tolist(), server.auth_headers))
+            for i in range(8)
+        ]
         for t in threads:
             t.start()
         try:
             time.sleep(1.0)
-            moved = httpx.put(server.url + "/api/models/lr/aliases/production", json={"version": 2})
+            moved = httpx.put(
+                server.url + "/api/models/lr/aliases/production", json={"version": 2}, headers=server.auth_headers
+            )
             assert moved.status_code == 200, moved.text
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline and (not results or results[-1][1] != "2"):
@@ -77,10 +84,12 @@ def test_version_that_fails_to_load_leaves_old_one_serving(tmp_path: Path, class
     _tamper(home, v3.artifact.sha256)
     body = {"inputs": [{"name": "input-0", "shape": [1, 20], "datatype": "FP64", "data": X[0].tolist()}]}
     with LiveServer(home, ["lr@production"], settings={"alias_poll_seconds": "0.2"}) as server:
-        moved = httpx.put(server.url + "/api/models/lr/aliases/production", json={"version": 3})
+        moved = httpx.put(
+            server.url + "/api/models/lr/aliases/production", json={"version": 3}, headers=server.auth_headers
+        )
         assert moved.status_code == 200
         time.sleep(1.0)
-        response = httpx.post(server.url + "/v2/models/lr/infer", json=body)
+        response = httpx.post(server.url + "/v2/models/lr/infer", json=body, headers=server.auth_headers)
         assert response.status_code == 200
         assert response.headers["x-shipyard-model-version"] == "1"
         assert "version 3 of lr failed to load" in server.log()

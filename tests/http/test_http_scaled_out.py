@@ -38,9 +38,9 @@ def test_register_and_serve_on_postgres_and_s3(
 
     body = {"inputs": [{"name": "input-0", "shape": [3, 20], "datatype": "FP64", "data": X[:3].ravel().tolist()}]}
     with LiveServer(home, ["scaled"], settings=settings, env=AWS_ENV) as server:
-        response = httpx.post(server.url + "/v2/models/scaled/infer", json=body)
+        response = httpx.post(server.url + "/v2/models/scaled/infer", json=body, headers=server.auth_headers)
         assert response.status_code == 200, response.text
         predict = next(o for o in response.json()["outputs"] if o["name"] == "predict")
         assert predict["data"] == model.predict(X[:3]).tolist()
-        shown = httpx.get(server.url + "/api/models/scaled/versions/1").json()
+        shown = httpx.get(server.url + "/api/models/scaled/versions/1", headers=server.auth_headers).json()
         assert shown["artifact"]["sha256"] == version.artifact.sha256

@@ -37,10 +37,10 @@ def _register_slow(home: Path) -> None:
         svc.close()
 
 
-def _infer(url: str, seconds: float, out: list[httpx.Response | Exception]) -> None:
+def _infer(url: str, seconds: float, out: list[httpx.Response | Exception], auth: dict[str, str]) -> None:
     body = {"inputs": [{"name": "x0", "shape": [1], "datatype": "FP64", "data": [seconds]}]}
     try:
-        out.append(httpx.post(url + "/v2/models/slow/infer", json=body, timeout=30))
+        out.append(httpx.post(url + "/v2/models/slow/infer", json=body, timeout=30, headers=auth))
     except Exception as exc:
         out.append(exc)
 
@@ -51,13 +51,13 @@ def test_sigterm_drains_then_finishes_in_flight(tmp_path: Path) -> None:
     server = LiveServer(home, ["slow"], settings={"drain_seconds": "1.5", "graceful_timeout_seconds": "10"})
     with server:
         results: list[httpx.Response | Exception] = []
-        worker = threading.Thread(target=_infer, args=(server.url, 2.5, results))
+        worker = threading.Thread(target=_infer, args=(server.url, 2.5, results, server.auth_headers))
         worker.start()
         time.sleep(0.5)
         started = time.monotonic()
         server.terminate()
         time.sleep(0.2)
-        ready = httpx.get(server.url + "/v2/health/ready", timeout=5)
+        ready = httpx.get(server.url + "/v2/health/ready", timeout=5, headers=server.auth_headers)
         assert ready.status_code == 503
         assert ready.json() == {"ready": False}
         worker.join(timeout=30)
@@ -76,7 +76,7 @@ def test_graceful_timeout_bounds_the_wait(tmp_path: Path) -> None:
     server = LiveServer(home, ["slow"], settings={"drain_seconds": "0", "graceful_timeout_seconds": "1"})
     with server:
         results: list[httpx.Response | Exception] = []
-        worker = threading.Thread(target=_infer, args=(server.url, 20.0, results))
+        worker = threading.Thread(target=_infer, args=(server.url, 20.0, results, server.auth_headers))
         worker.start()
         time.sleep(0.5)
         started = time.monotonic()

@@ -10,14 +10,16 @@ COLUMNS = [f"x{i}" for i in range(20)]
 
 
 def test_v1_list_and_status(server) -> None:
-    assert httpx.get(server.url + "/v1/models").json() == {"models": ["lr", "rf", "mixed"]}
-    status = httpx.get(server.url + "/v1/models/lr").json()
+    assert httpx.get(server.url + "/v1/models", headers=server.auth_headers).json() == {"models": ["lr", "rf", "mixed"]}
+    status = httpx.get(server.url + "/v1/models/lr", headers=server.auth_headers).json()
     assert status["name"] == "lr" and status["ready"] is True
 
 
 def test_v1_instances_rows(server, models, classification_data) -> None:
     X, _ = classification_data
-    response = httpx.post(server.url + "/v1/models/rf:predict", json={"instances": X[:4].tolist()})
+    response = httpx.post(
+        server.url + "/v1/models/rf:predict", json={"instances": X[:4].tolist()}, headers=server.auth_headers
+    )
     assert response.status_code == 200, response.text
     assert response.json() == {"predictions": models["rf"].predict(X[:4]).tolist()}
 
@@ -25,8 +27,12 @@ def test_v1_instances_rows(server, models, classification_data) -> None:
 def test_v1_instances_records_and_inputs(server, models, classification_data) -> None:
     X, _ = classification_data
     records = [dict(zip(COLUMNS, row, strict=True)) for row in X[:3].tolist()]
-    by_records = httpx.post(server.url + "/v1/models/lr:predict", json={"instances": records}).json()
-    by_inputs = httpx.post(server.url + "/v1/models/lr:predict", json={"inputs": X[:3].tolist()}).json()
+    by_records = httpx.post(
+        server.url + "/v1/models/lr:predict", json={"instances": records}, headers=server.auth_headers
+    ).json()
+    by_inputs = httpx.post(
+        server.url + "/v1/models/lr:predict", json={"inputs": X[:3].tolist()}, headers=server.auth_headers
+    ).json()
     expected = models["lr1"].predict(X[:3]).tolist()
     assert by_records == by_inputs == {"predictions": expected}
 
@@ -43,7 +49,7 @@ def test_v1_instances_records_and_inputs(server, models, classification_data) ->
     ids=["both-keys", "no-keys", "wrong-width", "string-in-number", "ragged"],
 )
 def test_v1_bad_requests(server, body: dict[str, object], code: str | None) -> None:
-    response = httpx.post(server.url + "/v1/models/lr:predict", json=body)
+    response = httpx.post(server.url + "/v1/models/lr:predict", json=body, headers=server.auth_headers)
     assert response.status_code == 400, response.text
     if code:
         assert response.json()["code"] == code
@@ -52,7 +58,7 @@ def test_v1_bad_requests(server, body: dict[str, object], code: str | None) -> N
 def test_mlflow_dataframe_split_on_first_model(server, models, classification_data) -> None:
     X, _ = classification_data
     payload = {"dataframe_split": {"columns": COLUMNS, "data": X[:5].tolist()}}
-    response = httpx.post(server.url + "/invocations", json=payload)
+    response = httpx.post(server.url + "/invocations", json=payload, headers=server.auth_headers)
     assert response.status_code == 200, response.text
     assert response.json() == {"predictions": models["lr1"].predict(X[:5]).tolist()}
     assert response.headers["x-shipyard-model-version"] == "1"
@@ -72,11 +78,11 @@ def test_mlflow_formats_agree(server, models, classification_data) -> None:
         "inputs": {"inputs": rows.tolist(), "params": {}},
     }
     for name, body in bodies.items():
-        response = httpx.post(url, json=body)
+        response = httpx.post(url, json=body, headers=server.auth_headers)
         assert response.status_code == 200, (name, response.text)
         assert response.json() == expected, name
     csv = frame.to_csv(index=False)
-    response = httpx.post(url, content=csv, headers={"Content-Type": "text/csv"})
+    response = httpx.post(url, content=csv, headers={**server.auth_headers, "Content-Type": "text/csv"})
     assert response.status_code == 200, response.text
     assert response.json() == expected
 
@@ -94,21 +100,23 @@ def test_mlflow_formats_agree(server, models, classification_data) -> None:
     ids=["missing-columns", "two-formats", "unknown-key", "csv-missing-columns", "bad-content-type", "params-not-dict"],
 )
 def test_mlflow_bad_requests(server, content: bytes, content_type: str, status: int) -> None:
-    response = httpx.post(server.url + "/invocations", content=content, headers={"Content-Type": content_type})
+    response = httpx.post(
+        server.url + "/invocations", content=content, headers={**server.auth_headers, "Content-Type": content_type}
+    )
     assert response.status_code == status, response.text
     assert set(response.json()) >= {"error", "code"}
 
 
 def test_ping_and_health(server) -> None:
-    assert httpx.get(server.url + "/ping").status_code == 200
-    assert httpx.get(server.url + "/health").status_code == 200
+    assert httpx.get(server.url + "/ping", headers=server.auth_headers).status_code == 200
+    assert httpx.get(server.url + "/health", headers=server.auth_headers).status_code == 200
 
 
 def test_metrics_by_model_version_protocol(server, classification_data) -> None:
     X, _ = classification_data
-    httpx.post(server.url + "/v1/models/lr:predict", json={"instances": X[:1].tolist()})
-    httpx.post(server.url + "/v1/models/lr:predict", json={"instances": [[1.0]]})
-    text = httpx.get(server.url + "/metrics").text
+    httpx.post(server.url + "/v1/models/lr:predict", json={"instances": X[:1].tolist()}, headers=server.auth_headers)
+    httpx.post(server.url + "/v1/models/lr:predict", json={"instances": [[1.0]]}, headers=server.auth_headers)
+    text = httpx.get(server.url + "/metrics", headers=server.auth_headers).text
     assert 'shipyard_inference_requests_total{model="lr",protocol="v1",version="1"}' in text
     assert 'shipyard_inference_errors_total{code="signature_mismatch",model="lr",protocol="v1",version="1"}' in text
     assert "shipyard_inference_latency_seconds_bucket" in text
@@ -136,6 +144,6 @@ def test_int64_columns_register_and_serve(tmp_path, classification_data) -> None
     with LiveServer(home, ["ints"]) as server:
         body = {"dataframe_split": {"columns": ["count", "score"], "data": frame.head(3).to_numpy().tolist()}}
         body["dataframe_split"]["data"] = [[int(a), float(b)] for a, b in body["dataframe_split"]["data"]]
-        response = httpx.post(server.url + "/invocations", json=body)
+        response = httpx.post(server.url + "/invocations", json=body, headers=server.auth_headers)
         assert response.status_code == 200, response.text
         assert response.json() == {"predictions": model.predict(frame.head(3)).tolist()}

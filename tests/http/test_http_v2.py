@@ -37,15 +37,15 @@ def binary_request(rows: np.ndarray, *, outputs_binary: bool = False) -> tuple[b
 
 
 def test_server_metadata_and_health(server) -> None:
-    meta = httpx.get(server.url + "/v2").json()
+    meta = httpx.get(server.url + "/v2", headers=server.auth_headers).json()
     assert meta["name"] == "shipyard"
     assert "binary_tensor_data" in meta["extensions"]
-    assert httpx.get(server.url + "/v2/health/live").status_code == 200
-    assert httpx.get(server.url + "/v2/health/ready").json() == {"ready": True}
+    assert httpx.get(server.url + "/v2/health/live", headers=server.auth_headers).status_code == 200
+    assert httpx.get(server.url + "/v2/health/ready", headers=server.auth_headers).json() == {"ready": True}
 
 
 def test_model_metadata_lists_columns_and_outputs(server) -> None:
-    response = httpx.get(server.url + "/v2/models/lr")
+    response = httpx.get(server.url + "/v2/models/lr", headers=server.auth_headers)
     assert response.status_code == 200
     meta = response.json()
     assert meta["name"] == "lr"
@@ -53,13 +53,15 @@ def test_model_metadata_lists_columns_and_outputs(server) -> None:
     assert [i["name"] for i in meta["inputs"]] == X_ROW_COLUMNS
     assert {o["name"] for o in meta["outputs"]} == {"predict", "predict_proba"}
     assert response.headers["x-shipyard-model-version"] == "1"
-    assert httpx.get(server.url + "/v2/models/lr/versions/1/ready").json()["ready"] is True
+    assert httpx.get(server.url + "/v2/models/lr/versions/1/ready", headers=server.auth_headers).json()["ready"] is True
 
 
 def test_infer_one_2d_tensor_matches_model(server, models, classification_data) -> None:
     X, _ = classification_data
     rows = X[:7]
-    response = httpx.post(server.url + "/v2/models/lr/infer", json=v2_body(rows, id="req-42"))
+    response = httpx.post(
+        server.url + "/v2/models/lr/infer", json=v2_body(rows, id="req-42"), headers=server.auth_headers
+    )
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["id"] == "req-42"
@@ -78,7 +80,7 @@ def test_infer_one_tensor_per_column(server, models, classification_data) -> Non
         {"name": name, "shape": [3], "datatype": "FP64", "data": rows[:, i].tolist()}
         for i, name in reversed(list(enumerate(X_ROW_COLUMNS)))
     ]
-    body = httpx.post(server.url + "/v2/models/lr/infer", json={"inputs": inputs}).json()
+    body = httpx.post(server.url + "/v2/models/lr/infer", json={"inputs": inputs}, headers=server.auth_headers).json()
     predict = next(o for o in body["outputs"] if o["name"] == "predict")
     assert predict["data"] == models["lr1"].predict(rows).tolist()
 
@@ -86,7 +88,9 @@ def test_infer_one_tensor_per_column(server, models, classification_data) -> Non
 def test_infer_without_content_type_is_json(server, models, classification_data) -> None:
     X, _ = classification_data
     raw = json.dumps(v2_body(X[:2])).encode()
-    response = httpx.post(server.url + "/v2/models/lr/infer", content=raw, headers={"Content-Type": ""})
+    response = httpx.post(
+        server.url + "/v2/models/lr/infer", content=raw, headers={**server.auth_headers, "Content-Type": ""}
+    )
     assert response.status_code == 200, response.text
 
 
@@ -94,7 +98,9 @@ def test_binary_request_and_binary_response(server, models, classification_data)
     X, _ = classification_data
     rows = X[:5]
     content, headers = binary_request(rows, outputs_binary=True)
-    response = httpx.post(server.url + "/v2/models/lr/infer", content=content, headers=headers)
+    response = httpx.post(
+        server.url + "/v2/models/lr/infer", content=content, headers={**server.auth_headers, **headers}
+    )
     assert response.status_code == 200, response.text
     header_len = int(response.headers["inference-header-content-length"])
     header = json.loads(response.content[:header_len])
@@ -112,17 +118,23 @@ def test_binary_request_and_binary_response(server, models, classification_data)
 
 def test_request_id_header_echoed_or_created(server, classification_data) -> None:
     X, _ = classification_data
-    mine = httpx.post(server.url + "/v2/models/lr/infer", json=v2_body(X[:1]), headers={"X-Request-Id": "abc-123"})
+    mine = httpx.post(
+        server.url + "/v2/models/lr/infer",
+        json=v2_body(X[:1]),
+        headers={**server.auth_headers, "X-Request-Id": "abc-123"},
+    )
     assert mine.headers["x-request-id"] == "abc-123"
-    fresh = httpx.get(server.url + "/v2/health/live")
+    fresh = httpx.get(server.url + "/v2/health/live", headers=server.auth_headers)
     assert len(fresh.headers["x-request-id"]) == 32
 
 
 def test_versioned_infer(server, classification_data) -> None:
     X, _ = classification_data
-    ok = httpx.post(server.url + "/v2/models/lr/versions/1/infer", json=v2_body(X[:1]))
+    ok = httpx.post(server.url + "/v2/models/lr/versions/1/infer", json=v2_body(X[:1]), headers=server.auth_headers)
     assert ok.status_code == 200
-    missing = httpx.post(server.url + "/v2/models/lr/versions/7/infer", json=v2_body(X[:1]))
+    missing = httpx.post(
+        server.url + "/v2/models/lr/versions/7/infer", json=v2_body(X[:1]), headers=server.auth_headers
+    )
     assert missing.status_code == 404
     assert missing.json()["code"] == "version_not_found"
 
@@ -133,7 +145,7 @@ def test_mixed_types_per_column(server, models) -> None:
         {"name": "income", "shape": [2], "datatype": "FP64", "data": [40000.0, 60000.0]},
         {"name": "plan", "shape": [2], "datatype": "BYTES", "data": ["pro", "basic"]},
     ]
-    response = httpx.post(server.url + "/v2/models/mixed/infer", json={"inputs": inputs})
+    response = httpx.post(server.url + "/v2/models/mixed/infer", json={"inputs": inputs}, headers=server.auth_headers)
     assert response.status_code == 200, response.text
     import pandas as pd
 
@@ -195,7 +207,9 @@ def _error(response: httpx.Response, status: int) -> dict[str, str]:
 )
 def test_bad_v2_requests(server, payload: bytes, status: int, code: str | None) -> None:
     response = httpx.post(
-        server.url + "/v2/models/lr/infer", content=payload, headers={"Content-Type": "application/json"}
+        server.url + "/v2/models/lr/infer",
+        content=payload,
+        headers={**server.auth_headers, "Content-Type": "application/json"},
     )
     body = _error(response, status)
     if code:
@@ -208,22 +222,32 @@ def test_nan_and_inf_refused_in_binary_data(server, classification_data, value: 
     rows = X[:2].copy()
     rows[1, 3] = value
     content, headers = binary_request(rows)
-    body = _error(httpx.post(server.url + "/v2/models/lr/infer", content=content, headers=headers), 400)
+    body = _error(
+        httpx.post(server.url + "/v2/models/lr/infer", content=content, headers={**server.auth_headers, **headers}), 400
+    )
     assert body["code"] == "signature_mismatch"
 
 
 def test_bad_binary_sizes(server, classification_data) -> None:
     X, _ = classification_data
     content, headers = binary_request(X[:2])
-    truncated = httpx.post(server.url + "/v2/models/lr/infer", content=content[:-8], headers=headers)
+    truncated = httpx.post(
+        server.url + "/v2/models/lr/infer", content=content[:-8], headers={**server.auth_headers, **headers}
+    )
     assert _error(truncated, 400)["code"] == "malformed_request"
     headers = {**headers, "Inference-Header-Content-Length": str(len(content) + 10)}
-    assert _error(httpx.post(server.url + "/v2/models/lr/infer", content=content, headers=headers), 400)
+    assert _error(
+        httpx.post(server.url + "/v2/models/lr/infer", content=content, headers={**server.auth_headers, **headers}), 400
+    )
 
 
 def test_oversized_body_refused_before_reading(server) -> None:
     big = b"{" + b" " * 70_000 + b"}"
-    response = httpx.post(server.url + "/v2/models/lr/infer", content=big, headers={"Content-Type": "application/json"})
+    response = httpx.post(
+        server.url + "/v2/models/lr/infer",
+        content=big,
+        headers={**server.auth_headers, "Content-Type": "application/json"},
+    )
     assert _error(response, 413)["code"] == "payload_too_large"
 
 
@@ -233,7 +257,9 @@ def test_oversized_chunked_body_refused(server) -> None:
             yield b" " * 1024
 
     response = httpx.post(
-        server.url + "/v2/models/lr/infer", content=chunks(), headers={"Content-Type": "application/json"}
+        server.url + "/v2/models/lr/infer",
+        content=chunks(),
+        headers={**server.auth_headers, "Content-Type": "application/json"},
     )
     assert _error(response, 413)["code"] == "payload_too_large"
 
@@ -249,7 +275,10 @@ def test_oversized_chunked_body_refused(server) -> None:
 def test_unknown_model_or_version_404(server, path: str) -> None:
     method = httpx.post if path.endswith("infer") else httpx.get
     kwargs = {"json": {"inputs": []}} if method is httpx.post else {}
-    assert _error(method(server.url + path, **kwargs), 404)["code"] in ("model_not_found", "version_not_found")
+    assert _error(method(server.url + path, headers=server.auth_headers, **kwargs), 404)["code"] in (
+        "model_not_found",
+        "version_not_found",
+    )
 
 
 @pytest.mark.parametrize(
@@ -266,7 +295,7 @@ def test_unknown_model_or_version_404(server, path: str) -> None:
     ids=["dotdot-slash", "encoded-dots", "backslash", "nul", "version-traversal", "version-not-number", "absolute"],
 )
 def test_traversal_in_names_and_versions(server, raw_path: str) -> None:
-    with httpx.Client() as client:
+    with server.client() as client:
         request = client.build_request("POST", server.url, json={"inputs": []})
         request.url = httpx.URL(server.url + raw_path)
         response = client.send(request)
@@ -275,5 +304,5 @@ def test_traversal_in_names_and_versions(server, raw_path: str) -> None:
 
 
 def test_unknown_route_is_json_404(server) -> None:
-    response = httpx.get(server.url + "/nope")
+    response = httpx.get(server.url + "/nope", headers=server.auth_headers)
     assert _error(response, 404)["code"] == "not_found"

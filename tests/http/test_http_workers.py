@@ -21,13 +21,13 @@ def test_two_workers_share_port_and_metrics(tmp_path: Path, classification_data)
         n = 200
 
         def call(_: int) -> int:
-            with httpx.Client(timeout=10) as client:  # new connections spread over workers
+            with server.client(timeout=10) as client:  # new connections spread over workers
                 return client.post(server.url + "/v2/models/lr/infer", json=body).status_code
 
         with ThreadPoolExecutor(16) as pool:
             statuses = list(pool.map(call, range(n)))
         assert statuses == [200] * n
-        text = httpx.get(server.url + "/metrics").text
+        text = httpx.get(server.url + "/metrics", headers=server.auth_headers).text
         match = re.search(r'shipyard_inference_requests_total\{model="lr",protocol="v2",version="1"\} ([0-9.]+)', text)
         assert match, text[:2000]
         assert float(match.group(1)) == n

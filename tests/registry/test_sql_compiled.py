@@ -110,6 +110,6 @@ def test_migrating_0001_to_0002_keeps_existing_versions(db_url: str) -> None:
         assert store.get_version("iris", 1).serving_runtime == "native"
     engine = create_engine(parse_url(db_url))
     try:
-        assert migrate.current_revision(engine) == "0002" == migrate.head_revision()
+        assert migrate.current_revision(engine) == migrate.head_revision()
     finally:
         engine.dispose()

@@ -11,6 +11,7 @@ from sklearn.datasets import load_wine
 from sklearn.ensemble import RandomForestClassifier
 
 import shipyard
+from live_server import create_key
 from shipyard.cli.demo_traffic import ServerProcess
 
 
@@ -29,11 +30,17 @@ def forest(wine: tuple[pd.DataFrame, pd.Series]) -> RandomForestClassifier:
 
 @pytest.fixture
 def served(
-    home: Path, tmp_path: Path, forest: RandomForestClassifier, wine: tuple[pd.DataFrame, pd.Series]
+    home: Path,
+    tmp_path: Path,
+    forest: RandomForestClassifier,
+    wine: tuple[pd.DataFrame, pd.Series],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[ServerProcess]:
-    """``wine`` version 1 registered in ``home`` and served by ``python -m shipyard serve``."""
+    """``wine`` version 1 registered in ``home`` and served by ``python -m shipyard serve``;
+    ``$SHIPYARD_API_KEY`` holds an admin key for it."""
     x, y = wine
     shipyard.register_model("wine", forest, training_data=(x, y), home=home)
+    monkeypatch.setenv("SHIPYARD_API_KEY", create_key(home))
     process = ServerProcess.start(["wine"], home=home, log_path=tmp_path / "server.log")
     try:
         process.wait_ready(timeout=60)

@@ -51,14 +51,14 @@ def test_concurrent_http_requests_are_batched_and_answered_exactly(
         body = _body(rows[:, :7] if i in invalid else rows, f"req-{i}")  # 7 columns where 20 are expected
         return await client.post("/v2/models/clf/infer", json=body)
 
-    async def load(url: str) -> list[httpx.Response]:
+    async def load(url: str, auth: dict[str, str]) -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=CONCURRENT)
-        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits, headers=auth) as client:
             return await asyncio.gather(*(send(client, i) for i in range(CONCURRENT)))
 
     with LiveServer(serving_home, ["clf"], settings={"access_log": "false"}) as server:
-        responses = asyncio.run(load(server.url))
-        metrics = httpx.get(server.url + "/metrics", timeout=10).text
+        responses = asyncio.run(load(server.url, server.auth_headers))
+        metrics = httpx.get(server.url + "/metrics", timeout=10, headers=server.auth_headers).text
 
     for i, response in enumerate(responses):
         if i in invalid:
@@ -91,9 +91,9 @@ def test_a_full_queue_answers_503_with_retry_after_at_once(serving_home: Path) -
         body = {"inputs": [{"name": "input-0", "shape": [1, 2], "datatype": "FP64", "data": [seconds, 1.0]}]}
         return await client.post("/v2/models/slow/infer", json=body)
 
-    async def load(url: str) -> tuple[httpx.Response, list[httpx.Response]]:
+    async def load(url: str, auth: dict[str, str]) -> tuple[httpx.Response, list[httpx.Response]]:
         limits = httpx.Limits(max_connections=flood // clients + 1)
-        pool = [httpx.AsyncClient(base_url=url, timeout=60, limits=limits) for _ in range(clients)]
+        pool = [httpx.AsyncClient(base_url=url, timeout=60, limits=limits, headers=auth) for _ in range(clients)]
         try:
             holder = asyncio.create_task(send(pool[0], 4.0))
             await asyncio.sleep(0.3)
@@ -103,7 +103,7 @@ def test_a_full_queue_answers_503_with_retry_after_at_once(serving_home: Path) -
             await asyncio.gather(*(client.aclose() for client in pool))
 
     with LiveServer(serving_home, ["slow"], settings={"access_log": "false"}) as server:
-        holder, rest = asyncio.run(load(server.url))
+        holder, rest = asyncio.run(load(server.url, server.auth_headers))
 
     assert holder.status_code == 200
     refused = [r for r in rest if r.status_code == 503]

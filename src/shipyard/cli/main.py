@@ -17,8 +17,12 @@ from typing import Any
 import click
 
 from shipyard import __version__
+from shipyard.cli.audit import audit
 from shipyard.cli.context import CliState
 from shipyard.cli.demo import demo
+from shipyard.cli.gc import gc
+from shipyard.cli.init import init
+from shipyard.cli.keys import keys
 from shipyard.cli.models import models
 from shipyard.cli.output import error_line
 from shipyard.cli.predict import predict
@@ -86,7 +90,7 @@ def cli(
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-for _command in (models, serve, predict, verify, demo):
+for _command in (models, serve, predict, verify, demo, gc, init, keys, audit):
     cli.add_command(_command)
 
 

@@ -20,9 +20,19 @@ MAX_SHOWN_ROWS = 50
 @click.argument("ref")
 @click.option("--input", "input_file", required=True, metavar="FILE", help="Inputs: CSV, JSON or .npy.")
 @click.option("--url", help="Ask the server at URL instead of loading the model here.")
+@click.option(
+    "--api-key-file",
+    type=click.Path(exists=True, dir_okay=False, readable=True),
+    metavar="PATH",
+    help="With --url: read the API key from PATH (default: $SHIPYARD_API_KEY).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def predict(ref: str, input_file: str, url: str | None, as_json: bool) -> None:
-    """Predict with model REF (NAME, NAME/VERSION or NAME@ALIAS) on the rows in FILE."""
+def predict(ref: str, input_file: str, url: str | None, api_key_file: str | None, as_json: bool) -> None:
+    """Predict with model REF (NAME, NAME/VERSION or NAME@ALIAS) on the rows in FILE.
+
+    With --url, the key is $SHIPYARD_API_KEY or the contents of --api-key-file. There is no
+    option taking the key itself: a key on the command line lands in shell history and `ps`.
+    """
     from shipyard.registry.refs import parse_ref
 
     parsed = parse_ref(ref)
@@ -42,7 +52,7 @@ def predict(ref: str, input_file: str, url: str | None, as_json: bool) -> None:
                 "with --url, use NAME or NAME/VERSION",
                 hint="the server decides which version an alias points at; ask for the model by NAME",
             )
-        with Client(url) as client:
+        with Client(url, api_key=read_api_key_file(api_key_file)) as client:
             outputs = client.predict(parsed.name, data, version=parsed.version)
         answered_by = f"{url} {parsed}"
     if as_json:
@@ -52,6 +62,17 @@ def predict(ref: str, input_file: str, url: str | None, as_json: bool) -> None:
     rows = len(next(iter(outputs.values()))) if outputs else 0
     if rows > MAX_SHOWN_ROWS:
         click.echo(f"({rows - MAX_SHOWN_ROWS} more rows; use --json for all of them)")
+
+
+def read_api_key_file(path: str | None) -> str | None:
+    """The key in the file at ``path`` (first line, whitespace dropped); None without a path."""
+    if path is None:
+        return None
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        token = handle.readline(4096).strip()
+    if not token:
+        raise InvalidRequest("the API key file is empty", hint="put the key from `shipyard keys create` in it")
+    return token
 
 
 def _json_values(array: np.ndarray) -> Any:

@@ -28,6 +28,18 @@ from shipyard.cli.context import cli_state
 @click.option("--batching/--no-batching", default=None, help="Gather concurrent requests into one model call.")
 @click.option("--max-batch-rows", type=int, help="Most rows in one batched model call.")
 @click.option("--max-batch-wait-ms", type=float, help="Longest a request waits for batch-mates under load.")
+@click.option(
+    "--open-inference",
+    metavar="PATTERNS",
+    help="Let anonymous callers infer with (and read readiness and metadata of) the models matching "
+    "these name patterns ('*' or 'iris,fraud-*').",
+)
+@click.option(
+    "--insecure-open",
+    is_flag=True,
+    default=None,
+    help="Allow a non-loopback --host while some route is anonymous (warned at every start).",
+)
 def serve(
     *,
     refs: tuple[str, ...],
@@ -40,9 +52,12 @@ def serve(
     batching: bool | None,
     max_batch_rows: int | None,
     max_batch_wait_ms: float | None,
+    open_inference: str | None,
+    insecure_open: bool | None,
 ) -> None:
     """Serve the models REF... (NAME, NAME/VERSION or NAME@ALIAS) over HTTP."""
     from shipyard.errors import InvalidRequest
+    from shipyard.http.app import check_bind
     from shipyard.http.server import serve as run_server
     from shipyard.registry.refs import parse_ref
 
@@ -56,6 +71,8 @@ def serve(
         "batching": batching,
         "max_batch_rows": max_batch_rows,
         "max_batch_wait_ms": max_batch_wait_ms,
+        "open_inference": open_inference,
+        "insecure_open": insecure_open,
     }
     parsed = [parse_ref(ref) for ref in refs]
     names = [ref.name for ref in parsed]
@@ -64,6 +81,7 @@ def serve(
         raise InvalidRequest(f"model {duplicates[0]!r} is named more than once", hint="serve one reference per model")
     state = cli_state()
     with state.services(**overrides) as services:
+        check_bind(services.settings, warn=False)
         for ref in parsed:
             version = services.registry.resolve(ref)
             if services.settings.runtime == "compiled" and (version.compiled is None or not version.compiled.agreed):

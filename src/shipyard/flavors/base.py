@@ -32,6 +32,9 @@ class LoadOptions:
     """Allow importing the stored code of a Python-class model."""
     metadata: Mapping[str, Any] = field(default_factory=dict)
     """The ``SavedModel.metadata`` recorded with the version (e.g. class labels)."""
+    scratch: Path | None = None
+    """Where a load may extract files (``$SHIPYARD_HOME/tmp``, see ``fs/scratch.py``); the
+    system temp dir when None."""
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,7 @@ def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
 def detect(path: Path) -> Flavor:
     """The flavor of the model file at ``path``, judged from its content."""
     if not path.is_file():
-        raise UnsupportedFormat(f"{path} is not a file", hint="register a single model file")
+        raise UnsupportedFormat(f"{path.name} is not a file", hint="register a single model file")
     head = read_head(path)
     if not head:
         raise UnsupportedFormat(f"{path.name} is empty", hint=_SUPPORTED_HINT)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from shipyard.errors import ModelLoadError, SignatureMismatch, UnsupportedFormat
+from shipyard.errors import ModelLoadError, SignatureMismatch, UnsafeFormat, UnsupportedFormat
 from shipyard.flavors.base import Flavor, LoadedModel, LoadOptions, SavedModel
 from shipyard.schema.batch import Batch, Outputs
 from shipyard.schema.signature import FieldSpec, Signature, numpy_dtype
@@ -199,9 +199,72 @@ class OnnxFlavor(Flavor):
         session_options.inter_op_num_threads = 1
         session_options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         try:
-            graph = onnx.load(str(path), load_external_data=False)
-            session = ort.InferenceSession(str(path), sess_options=session_options, providers=["CPUExecutionProvider"])
+            data = path.read_bytes()
+            graph = onnx.load_model_from_string(data)
         except Exception as exc:
-            raise ModelLoadError(f"onnxruntime could not load {path.name}: {exc}") from exc
-        logger.debug("loaded ONNX graph %s with %d intra-op threads", path, threads)
+            raise ModelLoadError(f"{path.name} is not a readable ONNX model: {_reason(exc)}") from exc
+        external = external_tensors(graph)
+        if external:
+            raise UnsafeFormat(
+                f"{path.name} keeps tensor data in other files ({', '.join(external[:5])}): "
+                "only self-contained ONNX models are accepted",
+                hint="save the model with onnx.save_model(model, path, save_as_external_data=False)",
+            )
+        try:
+            # From bytes, not the path: onnxruntime then has no directory to resolve any
+            # external data against, whatever the graph says.
+            session = ort.InferenceSession(data, sess_options=session_options, providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ModelLoadError(f"onnxruntime could not load {path.name}: {_reason(exc)}") from exc
+        logger.debug("loaded ONNX graph %s with %d intra-op threads", path.name, threads)
         return OnnxModel(session, _zipmap_labels(graph))
+
+
+def external_tensors(model: Any) -> list[str]:
+    """The names of the tensors whose data ``model`` keeps outside itself (external data),
+    in its graph, its subgraphs and its functions."""
+    from onnx import AttributeProto, TensorProto
+
+    found: list[str] = []
+
+    def tensor(t: Any) -> None:
+        if t.data_location == TensorProto.EXTERNAL or len(t.external_data):
+            found.append(t.name or "(unnamed)")
+
+    def sparse(st: Any) -> None:
+        tensor(st.values)
+        tensor(st.indices)
+
+    def nodes(items: Any) -> None:
+        for node in items:
+            for attr in node.attribute:
+                if attr.type == AttributeProto.TENSOR or attr.HasField("t"):
+                    tensor(attr.t)
+                for t in attr.tensors:
+                    tensor(t)
+                if attr.HasField("sparse_tensor"):
+                    sparse(attr.sparse_tensor)
+                for st in attr.sparse_tensors:
+                    sparse(st)
+                if attr.HasField("g"):
+                    graph(attr.g)
+                for g in attr.graphs:
+                    graph(g)
+
+    def graph(g: Any) -> None:
+        for t in g.initializer:
+            tensor(t)
+        for st in g.sparse_initializer:
+            sparse(st)
+        nodes(g.node)
+
+    graph(model.graph)
+    for function in model.functions:
+        nodes(function.node)
+    return found
+
+
+def _reason(exc: BaseException) -> str:
+    # onnx and onnxruntime messages can quote the file's full path; keep the first line, short.
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text if len(text) <= 200 else text[:200] + "..."

@@ -17,7 +17,6 @@ import importlib
 import inspect
 import logging
 import sys
-import tempfile
 import threading
 import types
 import uuid
@@ -31,6 +30,7 @@ from shipyard.flavors import pyclass_package as package_format
 from shipyard.flavors.base import Flavor, LoadOptions, SavedModel
 from shipyard.flavors.python_object import DEFAULT_OUTPUTS, PythonObjectModel
 from shipyard.fs.archives import safe_extract
+from shipyard.fs.scratch import temporary_directory
 from shipyard.schema.signature import FieldSpec
 
 logger = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class PyClassFlavor(Flavor):
         except zipfile.BadZipFile as exc:
             raise UnsupportedFormat(f"{path.name} is not a model package: {exc}") from exc
         outputs = _outputs(manifest)
-        workdir = tempfile.TemporaryDirectory(prefix="shipyard-pyclass-")
+        workdir = temporary_directory(options.scratch, "pyclass")
         try:
             root = Path(workdir.name)
             safe_extract(path, root)

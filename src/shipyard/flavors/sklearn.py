@@ -27,6 +27,7 @@ from shipyard.flavors.classifier_outputs import (
     numbered_columns,
     regressor_specs,
 )
+from shipyard.fs.archives import declared_members
 from shipyard.schema.batch import Batch, Outputs
 from shipyard.schema.signature import FieldSpec, Signature
 
@@ -154,13 +155,17 @@ def known_column_dtypes(model: Any) -> dict[str, str]:
 
 
 class SklearnFlavor(Flavor):
-    """scikit-learn via skops; trusts types defined by scikit-learn, numpy and scipy."""
+    """scikit-learn via skops; trusts the exact types of ``skops_trust.allowlist``."""
 
     name = "sklearn"
 
     def sniff(self, head: bytes, path: Path) -> bool:
         if not head.startswith(ZIP_MAGIC):
             return False
+        declared = declared_members(path)
+        if declared is not None and declared > skops_trust.MAX_MEMBERS:
+            # Too many entries to list cheaply: claim it, so load refuses it with the reason.
+            return True
         try:
             with zipfile.ZipFile(path) as zf:
                 return SKOPS_SCHEMA in zf.namelist()
@@ -201,7 +206,7 @@ class SklearnFlavor(Flavor):
         try:
             model = skops.io.load(path, trusted=trusted)
         except Exception as exc:
-            raise ModelLoadError(f"could not load {path.name} with skops: {exc}") from exc
+            raise ModelLoadError(f"could not load {path.name} with skops: {skops_trust.short_reason(exc)}") from exc
         if not hasattr(model, "predict"):
             raise ModelLoadError(f"{path.name} holds a {type(model).__name__}, which has no predict method")
         logger.debug("loaded %s from %s", type(model).__name__, path)

@@ -5,6 +5,11 @@ with ``..``, smuggle Windows separators or NUL bytes, be symlinks or hard links 
 elsewhere, or decompress into far more bytes than they occupy (zip bombs). Every entry is
 checked before anything is written, and bytes are counted while writing because declared
 sizes can lie.
+
+A zip's member count is read from its end record before the central directory is parsed
+(parsing builds one object per entry), and its declared sizes and compression ratio are
+checked before any member is read (``open_zip``): the skops flavor uses the same check
+before skops touches the file.
 """
 
 from __future__ import annotations
@@ -26,6 +31,11 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_MEMBERS = 10_000
 DEFAULT_MAX_TOTAL_BYTES = 1 << 30
+DEFAULT_MAX_RATIO = 100
+"""Uncompressed bytes per stored byte, for a member and for the whole archive."""
+RATIO_FLOOR_BYTES = 8 << 20
+"""Below this many uncompressed bytes (a member, or the archive's total) any ratio passes:
+small runs of zeros compress far better than 100:1 and cannot hurt."""
 _CHUNK = 1 << 16
 _DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -78,9 +88,99 @@ def safe_extract(
     raise UnsupportedFormat(f"{archive.name} is not a zip or tar archive")
 
 
+def open_zip(
+    archive: Path,
+    *,
+    max_members: int = DEFAULT_MAX_MEMBERS,
+    max_total_bytes: int = DEFAULT_MAX_TOTAL_BYTES,
+    max_ratio: int = DEFAULT_MAX_RATIO,
+) -> zipfile.ZipFile:
+    """``archive`` opened as a zip after its bounds are checked, before any member is read.
+
+    ``UnsafeFormat`` when the end record declares more than ``max_members`` entries (checked
+    before the central directory is parsed), when the declared uncompressed sizes add up to
+    more than ``max_total_bytes``, or when a member or the whole archive expands more than
+    ``max_ratio`` times (above ``RATIO_FLOOR_BYTES``); ``UnsupportedFormat`` when it is not a
+    readable zip. Python's zipfile never yields more than a member's declared size, so the
+    declared sizes bound what reading can produce.
+    """
+    try:
+        with archive.open("rb") as fp:
+            declared = _declared_entries(fp)
+        if declared is not None and declared > max_members:
+            raise UnsafeFormat(f"{archive.name} has {declared} members, more than the limit of {max_members}")
+        zf = zipfile.ZipFile(archive)
+    except zipfile.BadZipFile as exc:
+        raise UnsupportedFormat(f"{archive.name} is not a readable zip archive: {exc}") from exc
+    except OSError as exc:
+        raise UnsupportedFormat(f"{archive.name} cannot be read as a zip archive: {exc.strerror}") from exc
+    try:
+        check_zip_bounds(
+            zf,
+            archive.stat().st_size,
+            name=archive.name,
+            max_members=max_members,
+            max_total_bytes=max_total_bytes,
+            max_ratio=max_ratio,
+        )
+    except BaseException:
+        zf.close()
+        raise
+    return zf
+
+
+def check_zip_bounds(
+    zf: zipfile.ZipFile, archive_bytes: int, *, name: str, max_members: int, max_total_bytes: int, max_ratio: int
+) -> None:
+    """The count, declared-size and compression-ratio checks of ``open_zip`` on an open zip."""
+    infos = zf.infolist()
+    if len(infos) > max_members:
+        raise UnsafeFormat(f"{name} has {len(infos)} members, more than the limit of {max_members}")
+    total = 0
+    for info in infos:
+        size = info.file_size
+        if size > RATIO_FLOOR_BYTES and size > max_ratio * max(info.compress_size, 1):
+            raise UnsafeFormat(
+                f"{name}: member {info.filename[:100]!r} expands {size} bytes from {info.compress_size}, "
+                f"more than {max_ratio} times",
+                hint="store the archive uncompressed or with ordinary compression",
+            )
+        total += size
+    if total > max_total_bytes:
+        raise UnsafeFormat(f"{name} would expand to {total} bytes, more than the limit of {max_total_bytes}")
+    if total > RATIO_FLOOR_BYTES and total > max_ratio * max(archive_bytes, 1):
+        raise UnsafeFormat(
+            f"{name} would expand to {total} bytes from {archive_bytes}, more than {max_ratio} times",
+            hint="store the archive uncompressed or with ordinary compression",
+        )
+
+
+def declared_members(archive: Path) -> int | None:
+    """The entry count a zip's end record states (None if it has none), without parsing
+    its central directory."""
+    try:
+        with archive.open("rb") as fp:
+            return _declared_entries(fp)
+    except OSError:
+        return None
+
+
+def _declared_entries(fp: IO[bytes]) -> int | None:
+    # The end-of-central-directory record (zip64 aware) states the entry count; reading it
+    # costs one seek, where ZipFile() would build an object per entry first.
+    end_record = getattr(zipfile, "_EndRecData", None)
+    index = getattr(zipfile, "_ECD_ENTRIES_TOTAL", None)
+    if end_record is None or index is None:
+        return None
+    record = end_record(fp)
+    if record is None:
+        return None
+    return int(record[index])
+
+
 def _extract_zip(archive: Path, root: Path, max_members: int, max_total_bytes: int) -> list[Path]:
     try:
-        with zipfile.ZipFile(archive) as zf:
+        with open_zip(archive, max_members=max_members, max_total_bytes=max_total_bytes) as zf:
             infos = zf.infolist()
             entries = []
             for info in infos:
@@ -109,7 +209,7 @@ def _extract_tar(archive: Path, root: Path, max_members: int, max_total_bytes: i
     try:
         with tarfile.open(archive) as tf:
             members = []
-            for member in _bounded(tf, max_members):
+            for member in _bounded(tf, archive.stat().st_size, max_members, max_total_bytes):
                 if member.issym() or member.islnk():
                     raise PathEscape(f"archive entry {member.name!r} is a link")
                 if not (member.isfile() or member.isdir()):
@@ -133,11 +233,24 @@ def _extract_tar(archive: Path, root: Path, max_members: int, max_total_bytes: i
         raise UnsupportedFormat(f"{archive.name} is a damaged tar archive: {exc}") from exc
 
 
-def _bounded(tf: tarfile.TarFile, max_members: int) -> Iterator[tarfile.TarInfo]:
-    # Iterating a tar reads headers one by one; stop early instead of indexing a bomb.
+def _bounded(
+    tf: tarfile.TarFile, archive_bytes: int, max_members: int, max_total_bytes: int
+) -> Iterator[tarfile.TarInfo]:
+    # Iterating a tar reads headers one by one (and decompresses past each member's data to
+    # reach the next): stop at the first header that passes a limit instead of indexing a bomb.
+    declared = 0
     for count, member in enumerate(tf, start=1):
         if count > max_members:
             raise UnsafeFormat(f"archive has more than {max_members} members")
+        declared += max(member.size, 0)
+        if declared > max_total_bytes:
+            raise UnsafeFormat(f"archive would extract to more than the limit of {max_total_bytes} bytes")
+        if declared > RATIO_FLOOR_BYTES and declared > DEFAULT_MAX_RATIO * max(archive_bytes, 1):
+            raise UnsafeFormat(
+                f"archive would extract to over {declared} bytes from {archive_bytes}, "
+                f"more than {DEFAULT_MAX_RATIO} times",
+                hint="store the archive uncompressed or with ordinary compression",
+            )
         yield member
 
 

@@ -24,6 +24,10 @@ _DRIVE = re.compile(r"^[A-Za-z]:")
 # '\\' and NUL. Any other escape is left alone (it decodes to an ordinary character).
 _ENCODED_DANGER = re.compile(r"%(2e|2f|5c|00)", re.IGNORECASE)
 _MAX_DECODE_ROUNDS = 4
+MAX_NAME_BYTES = 255
+"""Bytes of one file name on Linux and macOS file systems (NAME_MAX)."""
+_MAX_SUFFIX_CHARS = 16
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _refuse(name: str, why: str) -> PathEscape:
@@ -76,6 +80,28 @@ def check_relative_name(name: str) -> str:
     return "/".join(_components(name))
 
 
+def upload_name(raw: str | None, *, default: str = "model") -> str:
+    """A file name to store an upload under, from the name the client sent.
+
+    Only the last component is kept, and it must be a safe relative name (``PathEscape``
+    otherwise: '..', backslash, NUL, percent-encoded escapes). Control characters become
+    '_', and a name longer than ``MAX_NAME_BYTES`` in UTF-8 is shortened, its extension
+    kept, so the file system never refuses it.
+    """
+    name = Path(raw or default).name or default
+    check_relative_name(name)
+    name = _CONTROL.sub("_", name)
+    if len(name.encode("utf-8")) <= MAX_NAME_BYTES:
+        return name
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem or len(suffix) > _MAX_SUFFIX_CHARS:
+        stem, suffix = name, ""
+    tail = f".{suffix}" if suffix else ""
+    budget = MAX_NAME_BYTES - len(tail.encode("utf-8"))
+    short = stem.encode("utf-8")[:budget].decode("utf-8", errors="ignore")
+    return short + tail
+
+
 def safe_join(root: Path, *parts: str) -> Path:
     """Join ``parts`` under ``root`` and return the resolved path, which is inside ``root``.
 
@@ -93,11 +119,11 @@ def safe_join(root: Path, *parts: str) -> Path:
     try:
         resolved = candidate.resolve()
     except (OSError, RuntimeError) as exc:  # symlink loops: refuse rather than guess
-        raise PathEscape(f"refused path {'/'.join(segments)!r}: it cannot be resolved ({exc})") from exc
+        raise PathEscape(f"refused path {'/'.join(segments)!r}: it cannot be resolved ({type(exc).__name__})") from exc
     if resolved != base and not resolved.is_relative_to(base):
         logger.warning("refused a path that resolves outside its root", extra={"root": str(base)})
         raise PathEscape(
-            f"refused path {'/'.join(segments)!r}: it resolves outside {base}",
+            f"refused path {'/'.join(segments)!r}: it resolves outside its root",
             hint="a symlink inside the store points elsewhere; remove it",
         )
     return resolved

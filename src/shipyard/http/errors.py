@@ -1,5 +1,5 @@
 """Errors become ``{"error": ..., "code": ...}`` with the status their class names: mapped
-once, here."""
+once, here. A 401 says how to authenticate (``WWW-Authenticate: Bearer``)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ _HTTP_CODES = {
     413: "payload_too_large",
     415: "unsupported_media_type",
 }
+WWW_AUTHENTICATE = 'Bearer realm="shipyard"'
 
 
 def error_response(exc: ShipyardError) -> Response:
@@ -30,6 +31,8 @@ def error_response(exc: ShipyardError) -> Response:
     retry_after = exc.details.get("retry_after")
     if retry_after is not None:
         headers["Retry-After"] = str(retry_after)
+    if exc.http_status == 401:
+        headers["WWW-Authenticate"] = WWW_AUTHENTICATE
     return JSONResponse(exc.to_dict(), status_code=exc.http_status, headers=headers)
 
 

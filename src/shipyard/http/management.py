@@ -6,8 +6,6 @@ Blocking registry calls run in a thread so the event loop keeps serving inferenc
 
 from __future__ import annotations
 
-import io
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +16,13 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from shipyard.errors import InvalidRequest, MalformedRequest, UnsupportedMediaType
-from shipyard.fs.paths import check_relative_name
+from shipyard.context import Caller
+from shipyard.errors import Forbidden, InvalidRequest, MalformedRequest, UnsupportedMediaType
+from shipyard.fs.paths import upload_name
+from shipyard.governance.scopes import TRUST_ADMIN
 from shipyard.http.responses import JSONResponse
 from shipyard.http.state import app_state
+from shipyard.protocol.samples import check_sample_size, parse_sample
 from shipyard.registry.refs import check_alias, check_model_name, parse_version
 
 UPLOAD_FIELDS = frozenset(
@@ -41,9 +42,9 @@ UPLOAD_FIELDS = frozenset(
 
 async def list_models(request: Request) -> Response:
     state = app_state(request)
-    state.authorize(request, "models.read", "*")
+    caller = state.authorize(request, "models.read", "*")
     models = await run_in_threadpool(state.services.store.list_models)
-    return JSONResponse({"models": [m.to_dict() for m in models]})
+    return JSONResponse({"models": [m.to_dict() for m in models if caller.allows("models.read", m.name)]})
 
 
 async def show_model(request: Request) -> Response:
@@ -69,12 +70,14 @@ async def set_alias(request: Request) -> Response:
     name = check_model_name(request.path_params["name"])
     alias = check_alias(request.path_params["alias"])
     state = app_state(request)
-    state.authorize(request, "models.write", name)
+    caller = state.authorize(request, "aliases.write", name)
     body = _json_object(await request.body())
     if set(body) != {"version"}:
         raise MalformedRequest('the body must be {"version": N}')
     version = parse_version(body["version"])
-    await run_in_threadpool(state.services.store.set_alias, name, alias, version)
+    await run_in_threadpool(
+        state.services.store.set_alias, name, alias, version, actor=caller.subject, source=caller.source or "unknown"
+    )
     await state.manager.refresh()
     return JSONResponse({"model": name, "alias": alias, "version": version})
 
@@ -83,8 +86,10 @@ async def delete_alias(request: Request) -> Response:
     name = check_model_name(request.path_params["name"])
     alias = check_alias(request.path_params["alias"])
     state = app_state(request)
-    state.authorize(request, "models.write", name)
-    await run_in_threadpool(state.services.store.delete_alias, name, alias)
+    caller = state.authorize(request, "aliases.write", name)
+    await run_in_threadpool(
+        state.services.store.delete_alias, name, alias, actor=caller.subject, source=caller.source or "unknown"
+    )
     return Response(status_code=204)
 
 
@@ -93,7 +98,7 @@ async def register(request: Request) -> Response:
     JSON ``{"columns": [...], "data": [...]}``) and optional ``metadata`` (a JSON object)."""
     name = check_model_name(request.path_params["name"])
     state = app_state(request)
-    caller = state.authorize(request, "models.write", name)
+    caller = state.authorize(request, "versions.write", name)
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
         raise UnsupportedMediaType("upload the model as multipart/form-data with an 'artifact' file part")
     async with request.form(max_files=3, max_fields=10) as form:
@@ -108,10 +113,12 @@ async def register(request: Request) -> Response:
         extra = set(metadata) - UPLOAD_FIELDS
         if extra:
             raise MalformedRequest(f"unexpected metadata fields: {', '.join(sorted(extra))[:200]}")
+        options = _register_options(metadata)
+        _check_trust(options, caller, http_trust_uploads=state.services.settings.http_trust_uploads)
         sample_part = form.get("sample")
-        sample = _parse_sample(await _read(sample_part)) if sample_part is not None else None
-        filename = check_relative_name(Path(artifact.filename or "model").name or "model")
-        with tempfile.TemporaryDirectory(prefix="shipyard-upload-") as tmp:
+        sample = await _sample(sample_part) if sample_part is not None else None
+        filename = upload_name(artifact.filename)
+        with state.services.registry.scratch_directory("upload") as tmp:
             path = Path(tmp) / filename
             with path.open("wb") as out:
                 while chunk := await artifact.read(1 << 20):
@@ -122,7 +129,9 @@ async def register(request: Request) -> Response:
                 path,
                 sample=sample,
                 created_by=caller.subject,
-                **_register_options(metadata),
+                actor=caller.subject,
+                source_address=caller.source or "unknown",
+                **options,
             )
     return JSONResponse(version.to_dict(), status_code=201)
 
@@ -167,21 +176,33 @@ async def _read(part: Any) -> bytes:
     return data
 
 
-def _parse_sample(data: bytes) -> Any:
-    stripped = data.lstrip()
-    if stripped.startswith(b"{"):
-        obj = _json_object(stripped)
-        if set(obj) != {"columns", "data"}:
-            raise MalformedRequest('a JSON sample must be {"columns": [...], "data": [[...]]}')
-        import pandas as pd
+async def _sample(part: Any) -> Any:
+    """The ``sample`` part as a DataFrame, its size checked before it is read, parsed on a thread."""
+    size = getattr(part, "size", None)
+    if isinstance(size, int):
+        check_sample_size(size)
+    return await run_in_threadpool(parse_sample, await _read(part))
 
-        return pd.DataFrame(obj["data"], columns=obj["columns"])
-    import pandas as pd
 
-    try:
-        return pd.read_csv(io.BytesIO(data))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise MalformedRequest(f"the sample is neither JSON nor CSV: {exc}"[:200]) from exc
+TRUST_FIELDS = ("trust_pickle", "trust_code", "trusted_types")
+
+
+def _check_trust(options: dict[str, Any], caller: Caller, *, http_trust_uploads: bool) -> None:
+    """Trust is the server's decision: asking for it over HTTP needs the trust.admin scope
+    (the admin role, over every model) and the server setting http_trust_uploads."""
+    asked = [key for key in TRUST_FIELDS if options.get(key)]
+    if not asked:
+        return
+    missing = []
+    if not caller.allows(TRUST_ADMIN):
+        missing.append("the trust.admin scope (an admin key)")
+    if not http_trust_uploads:
+        missing.append("the server setting http_trust_uploads")
+    if missing:
+        raise Forbidden(
+            f"{', '.join(asked)} over HTTP needs {' and '.join(missing)}",
+            hint="register such models locally (shipyard models register --trust-...), or ask an admin",
+        )
 
 
 def _register_options(meta: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from starlette.routing import Route
 
 import shipyard
 from shipyard.errors import Unavailable
+from shipyard.http.decoding import decode_body
 from shipyard.http.state import app_state, run_inference
 from shipyard.http.v2 import VERSION_HEADER
 from shipyard.protocol import mlflow
@@ -26,8 +27,12 @@ async def invocations(request: Request) -> Response:
         name = names[0]
     caller = state.authorize(request, "infer", name)
     served = state.dataplane.resolve(name)
-    inputs = mlflow.decode_mlflow_request(
-        await request.body(), content_type=request.headers.get("content-type"), signature=served.signature
+    inputs = await decode_body(
+        request,
+        mlflow.decode_mlflow_request,
+        await request.body(),
+        content_type=request.headers.get("content-type"),
+        signature=served.signature,
     )
     result = await run_inference(request, served, inputs, caller=caller, protocol="mlflow")
     return Response(

@@ -19,14 +19,16 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from types import FrameType
+from typing import cast
 
 import uvicorn
 
 from shipyard.config import Settings
+from shipyard.fs.scratch import remove_own, remove_stale, scratch_dir, scratch_root
+from shipyard.http.connections import ConnectionLimits, protocol_class
 from shipyard.logs import configure_logging
 from shipyard.monitoring.metrics import MULTIPROC_ENV
 from shipyard.registry.refs import ModelRef
@@ -34,6 +36,9 @@ from shipyard.registry.refs import ModelRef
 logger = logging.getLogger(__name__)
 
 MAX_RESTARTS = 5
+STOP_MARGIN_SECONDS = 2.0
+"""How long the multi-worker parent waits, beyond drain and graceful timeout, before it kills
+workers that have not exited."""
 
 
 class GracefulServer(uvicorn.Server):
@@ -69,9 +74,20 @@ class GracefulServer(uvicorn.Server):
         return await super().on_tick(counter)
 
 
+def connection_limits(settings: Settings) -> ConnectionLimits:
+    return ConnectionLimits(
+        header_seconds=settings.header_timeout_seconds,
+        body_seconds=settings.body_timeout_seconds,
+        max_connections=settings.max_connections,
+        max_requests=settings.max_requests_per_connection,
+    )
+
+
 def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
     return uvicorn.Config(
         app,  # type: ignore[arg-type]
+        # httptools, with read timeouts, a connection limit and a request cap (connections.py).
+        http=protocol_class(connection_limits(settings)),
         host=settings.host,
         port=settings.port,
         lifespan="on",
@@ -81,7 +97,9 @@ def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
         # Bound to loopback by default; a proxy in front can still pass X-Forwarded-For,
         # but rewriting the client address per request is not worth its cost here.
         proxy_headers=False,
-        timeout_graceful_shutdown=int(settings.graceful_timeout_seconds) or None,
+        # uvicorn declares an int but waits with asyncio.wait_for: fractions (and 0) work as given.
+        timeout_graceful_shutdown=cast(int, settings.graceful_timeout_seconds),
+        # Idle keep-alive connections close after the header timeout (connections.py).
         timeout_keep_alive=15,
         backlog=2048,
     )
@@ -105,6 +123,9 @@ def serve_one(settings: Settings, refs: Sequence[ModelRef], sockets: list[socket
         server.run(sockets=sockets)
     finally:
         services.close()
+        # os._exit below skips finalizers: remove this process's extracted Python-class models
+        # and other scratch directories now.
+        remove_own(scratch_root(settings.home))
     # Threads still inside a model call (past the graceful timeout) would keep the
     # interpreter alive at exit: leave without joining them.
     logging.shutdown()
@@ -119,13 +140,15 @@ def _worker_main(settings: Settings, refs: Sequence[ModelRef], sock: socket.sock
 
 def serve(settings: Settings, refs: Sequence[ModelRef]) -> None:
     """Serve ``refs`` with ``settings.resolved_workers`` processes on ``settings.host:port``."""
+    # What killed servers and registrations left behind (their pid is dead, or their lease unlocked).
+    remove_stale(scratch_root(settings.home))
     if settings.resolved_workers == 1:
         serve_one(settings, refs)
         return
     configure_logging(settings.log_level)
     owned_dir = None
     if not os.environ.get(MULTIPROC_ENV):
-        owned_dir = tempfile.mkdtemp(prefix="shipyard-metrics-")
+        owned_dir = str(scratch_dir(scratch_root(settings.home), "metrics"))
         os.environ[MULTIPROC_ENV] = owned_dir
     sock = uvicorn_config(None, settings).bind_socket()
     try:
@@ -141,6 +164,8 @@ def _supervise(settings: Settings, refs: Sequence[ModelRef], sock: socket.socket
 
     ctx = multiprocessing.get_context("spawn")
     stopping = False
+    stop_deadline = float("inf")
+    grace = settings.drain_seconds + settings.graceful_timeout_seconds + STOP_MARGIN_SECONDS
 
     def start() -> multiprocessing.process.BaseProcess:
         proc = ctx.Process(target=_worker_main, args=(settings, refs, sock), name="shipyard-worker")
@@ -148,7 +173,9 @@ def _supervise(settings: Settings, refs: Sequence[ModelRef], sock: socket.socket
         return proc
 
     def on_signal(sig: int, frame: FrameType | None) -> None:
-        nonlocal stopping
+        nonlocal stopping, stop_deadline
+        if not stopping:
+            stop_deadline = time.monotonic() + grace
         stopping = True
         for proc in workers:
             if proc.is_alive() and proc.pid is not None:
@@ -165,6 +192,11 @@ def _supervise(settings: Settings, refs: Sequence[ModelRef], sock: socket.socket
             alive = [p for p in workers if p.is_alive()]
             if stopping:
                 if not alive:
+                    break
+                if time.monotonic() >= stop_deadline:
+                    logger.error("%d worker(s) still running %.1fs after the stop: killing them", len(alive), grace)
+                    for proc in alive:
+                        proc.kill()
                     break
                 continue
             for i, proc in enumerate(workers):
@@ -183,7 +215,7 @@ def _supervise(settings: Settings, refs: Sequence[ModelRef], sock: socket.socket
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        deadline = time.monotonic() + settings.graceful_timeout_seconds + settings.drain_seconds + 5
+        deadline = min(stop_deadline, time.monotonic() + grace)
         for proc in workers:
             proc.join(timeout=max(0.1, deadline - time.monotonic()))
             if proc.is_alive():

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 
 from shipyard.bootstrap import Services
 from shipyard.context import ANONYMOUS, Caller
+from shipyard.errors import Forbidden
 from shipyard.monitoring.metrics import ServingMetrics
 from shipyard.schema.batch import RawInputs
-from shipyard.serving.access import AccessPolicy
 from shipyard.serving.dataplane import DataPlane, InferenceCall, InferenceResult
 from shipyard.serving.manager import ModelManager, ServedVersion
 
@@ -21,13 +22,23 @@ class AppState:
     manager: ModelManager
     dataplane: DataPlane
     metrics: ServingMetrics
-    access: AccessPolicy
+    openapi: dict[str, Any] = field(default_factory=dict)
 
     def authorize(self, request: Request, action: str, resource: str) -> Caller:
-        """The caller of ``request``, checked for ``action`` on ``resource`` (raises if refused)."""
-        caller: Caller = request.scope.get("state", {}).get("caller", ANONYMOUS)
-        self.access.authorize(caller, action, resource)
-        return caller
+        """The caller of ``request``. The edge (``http/middleware``) has checked it against the
+        route table's scope for this route before the endpoint runs; this only makes sure it
+        did (an endpoint reached some other way is refused)."""
+        return caller_of(request)
+
+
+def caller_of(request: Request) -> Caller:
+    """Who is calling, as the edge identified and authorized them; ``Forbidden`` if the edge
+    did not check this request."""
+    state = request.scope.get("state", {})
+    if not state.get("authorized"):
+        raise Forbidden("this request was not checked at the edge")
+    caller: Caller = state.get("caller", ANONYMOUS)
+    return caller
 
 
 def app_state(request: Request) -> AppState:

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from shipyard.http.decoding import decode_body
 from shipyard.http.responses import JSONResponse
 from shipyard.http.state import app_state, run_inference
 from shipyard.http.v2 import VERSION_HEADER
@@ -15,8 +16,8 @@ from shipyard.registry.refs import check_model_name
 
 async def list_models(request: Request) -> Response:
     state = app_state(request)
-    state.authorize(request, "models.read", "*")
-    return JSONResponse({"models": state.manager.names()})
+    caller = state.authorize(request, "models.read", "*")
+    return JSONResponse({"models": [n for n in state.manager.names() if caller.allows("models.read", n)]})
 
 
 async def model_status(request: Request) -> Response:
@@ -35,7 +36,13 @@ async def predict(request: Request) -> Response:
     state = app_state(request)
     caller = state.authorize(request, "infer", name)
     served = state.dataplane.resolve(name)
-    inputs = v1.decode_v1_request(await request.body(), content_type=request.headers.get("content-type"))
+    inputs = await decode_body(
+        request,
+        v1.decode_v1_request,
+        await request.body(),
+        content_type=request.headers.get("content-type"),
+        signature=served.signature,
+    )
     result = await run_inference(request, served, inputs, caller=caller, protocol="v1")
     return Response(
         v1.encode_v1_response(result.outputs),

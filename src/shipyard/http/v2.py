@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 import shipyard
 from shipyard.errors import MalformedRequest
+from shipyard.http.decoding import decode_body
 from shipyard.http.responses import JSONResponse
 from shipyard.http.state import app_state, run_inference
 from shipyard.protocol import v2
@@ -74,11 +75,13 @@ async def infer(request: Request) -> Response:
     header_length = request.headers.get(HEADER_LENGTH)
     if header_length is not None and not header_length.isdigit():
         raise MalformedRequest(f"{HEADER_LENGTH} must be a non-negative integer")
-    body = await request.body()
-    decoded = v2.decode_infer_request(
-        body,
+    decoded = await decode_body(
+        request,
+        v2.decode_infer_request,
+        await request.body(),
         content_type=request.headers.get("content-type"),
         header_length=int(header_length) if header_length is not None else None,
+        signature=served.signature,
     )
     result = await run_inference(
         request, served, decoded.inputs, caller=caller, protocol="v2", version=version, request_id_override=decoded.id

@@ -15,6 +15,7 @@ import numpy as np
 import orjson
 
 from shipyard.errors import MalformedRequest, ShipyardError
+from shipyard.protocol.bounds import check_dims
 
 _DUMP_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 
@@ -74,7 +75,8 @@ def infer_array(data: Any, *, where: str) -> np.ndarray:
     try:
         array = np.asarray(data)
     except (ValueError, TypeError, OverflowError) as exc:
-        raise MalformedRequest(f"{where} is ragged: rows or nested lists differ in length") from exc
+        raise MalformedRequest(f"{where} is ragged or nested too deep: rows or nested lists differ in length") from exc
+    check_dims(array.ndim, where)
     kind = array.dtype.kind
     if kind == "U":
         # numpy stringifies numbers mixed with strings; keep the originals instead.

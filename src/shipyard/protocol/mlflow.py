@@ -7,7 +7,10 @@ a header row and data rows (``mlflow_csv``). The answer is ``{"predictions": ...
 
 from __future__ import annotations
 
+import codecs
+
 from shipyard.errors import MalformedRequest, UnsupportedMediaType
+from shipyard.protocol import bounds
 from shipyard.protocol.jsonio import (
     check_fields,
     dumps,
@@ -29,21 +32,39 @@ _FIELDS = frozenset({*_INPUT_FIELDS, "params"})
 _JSON_CHARSETS = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 
 
-def decode_mlflow_request(body: bytes, *, content_type: str | None, signature: Signature | None = None) -> RawInputs:
-    """Decode an ``/invocations`` body; ``signature`` types CSV columns (JSON carries its own types)."""
+def decode_mlflow_request(
+    body: bytes, *, content_type: str | None, signature: Signature | None = None, max_rows: int | None = None
+) -> RawInputs:
+    """Decode an ``/invocations`` body; ``signature`` types CSV columns (JSON carries its own types).
+
+    With ``max_rows``, a body holding more rows or values than the model takes is refused
+    before it is parsed (``bounds``).
+    """
     kind = media_type(content_type)
     charset = _charset(content_type)
     if kind == "text/csv":
-        try:
-            return decode_csv(body, charset=charset or "utf-8", signature=signature)
-        except LookupError as exc:
-            raise UnsupportedMediaType(f"unknown charset {charset!r}") from exc
+        encoding = _text_encoding(charset or "utf-8")
+        bounds.check_csv(body, signature, max_rows=max_rows)
+        return decode_csv(body, charset=encoding, signature=signature)
     if kind != "application/json":
         shown = "no Content-Type" if kind is None else f"content type {kind!r}"
         raise UnsupportedMediaType(f"{shown} is not accepted", hint=f"send one of {', '.join(ACCEPTED_MEDIA_TYPES)}")
     if charset is not None and charset not in _JSON_CHARSETS:
-        raise UnsupportedMediaType(f"charset {charset!r} is not accepted for JSON", hint="send UTF-8")
+        raise UnsupportedMediaType(f"charset {charset[:40]!r} is not accepted for JSON", hint="send UTF-8")
+    bounds.check_json_values(body, signature, max_rows=max_rows)
     return _decode_json(body)
+
+
+def _text_encoding(charset: str) -> str:
+    """The codec name for a CSV body's charset; 415 for names Python does not know as a text
+    encoding (``undefined`` is a codec that fails on every use; ``base64`` is not text)."""
+    try:
+        info = codecs.lookup(charset)
+    except (LookupError, ValueError) as exc:
+        raise UnsupportedMediaType(f"unknown charset {charset[:40]!r}", hint="send UTF-8") from exc
+    if info.name == "undefined" or not getattr(info, "_is_text_encoding", True):
+        raise UnsupportedMediaType(f"charset {charset[:40]!r} is not a text encoding", hint="send UTF-8")
+    return info.name
 
 
 def _decode_json(body: bytes) -> RawInputs:

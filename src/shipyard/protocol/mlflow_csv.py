@@ -28,6 +28,8 @@ def decode_csv(body: bytes, *, charset: str, signature: Signature | None) -> Raw
         text = body.decode(charset)
     except UnicodeDecodeError as exc:
         raise MalformedRequest(f"the CSV body is not valid {charset}: {exc.reason} at byte {exc.start}") from exc
+    except UnicodeError as exc:
+        raise MalformedRequest(f"the CSV body cannot be decoded as {charset}") from exc
     try:
         rows = [row for row in csv.reader(io.StringIO(text), strict=True) if row]
     except csv.Error as exc:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from shipyard.errors import MalformedRequest, SignatureMismatch, UnsupportedMediaType
+from shipyard.protocol import bounds
 from shipyard.protocol.datatypes import v2_datatype
 from shipyard.protocol.jsonio import (
     check_fields,
@@ -28,6 +29,7 @@ from shipyard.protocol.v2_binary import tensor_bytes
 from shipyard.protocol.v2_metadata import encode_model_metadata, encode_server_metadata
 from shipyard.protocol.v2_tensors import decode_tensor
 from shipyard.schema.batch import Outputs, RawInput, RawInputs
+from shipyard.schema.signature import Signature
 
 __all__ = [
     "HEADER_LENGTH",
@@ -81,15 +83,29 @@ class V2InferResponse:
     outputs: dict[str, np.ndarray]
 
 
-def decode_infer_request(body: bytes, *, content_type: str | None, header_length: int | None) -> V2InferRequest:
-    """Decode an ``/infer`` body; ``header_length`` is the Inference-Header-Content-Length."""
+def decode_infer_request(
+    body: bytes,
+    *,
+    content_type: str | None,
+    header_length: int | None,
+    signature: Signature | None = None,
+    max_rows: int | None = None,
+) -> V2InferRequest:
+    """Decode an ``/infer`` body; ``header_length`` is the Inference-Header-Content-Length.
+
+    With ``max_rows``, a JSON header holding more values than ``max_rows`` rows of
+    ``signature`` can is refused before it is parsed (``bounds.check_json_values``).
+    """
     _check_media_type(content_type)
     header, binary = split_body(body, header_length)
+    bounds.check_json_values(header, signature, max_rows=max_rows)
     obj = loads_object(header, what="the inference request")
     check_fields(obj, allowed=_REQUEST_FIELDS, what="the inference request")
     request_id = obj.get("id")
-    if request_id is not None and not isinstance(request_id, str):
-        raise MalformedRequest(f"'id' must be a string, not {type_name(request_id)}")
+    if request_id is not None:
+        if not isinstance(request_id, str):
+            raise MalformedRequest(f"'id' must be a string, not {type_name(request_id)}")
+        bounds.check_text(request_id, "'id'")
     parameters = _parameters(obj, "the inference request")
     binary_output = parameters.get("binary_data_output", False)
     if not isinstance(binary_output, bool):

@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 
 from shipyard.errors import MalformedRequest
+from shipyard.protocol.bounds import check_shape
 from shipyard.protocol.datatypes import check_datatype, signature_dtype, wire_dtype
 from shipyard.protocol.jsonio import check_fields, infer_array, type_name
 from shipyard.protocol.v2_binary import read_tensor
 from shipyard.schema.validate import to_float
 
 _TENSOR_FIELDS = frozenset({"name", "shape", "datatype", "parameters", "data"})
-_MAX_ELEMENTS = 1 << 40
 _FLOAT_TYPES = frozenset({int, float, type(None)})
 
 
@@ -43,7 +43,7 @@ def decode_tensor(obj: Any, *, what: str, binary: memoryview | None, offset: int
         raise MalformedRequest(f"each {what} needs a string 'name'")
     where = f"{what} {name!r}"
     check_fields(obj, allowed=_TENSOR_FIELDS, what=where)
-    shape = _shape(obj.get("shape"), where)
+    shape = check_shape(obj.get("shape"), where)
     datatype = obj.get("datatype")
     if not isinstance(datatype, str):
         raise MalformedRequest(f"{where} needs a string 'datatype'")
@@ -68,21 +68,6 @@ def decode_tensor(obj: Any, *, what: str, binary: memoryview | None, offset: int
         )
     array = read_tensor(binary, offset, size, datatype=datatype, shape=shape, where=where)
     return DecodedTensor(name, array, signature_dtype(datatype), parameters), offset + size
-
-
-def _shape(value: Any, where: str) -> tuple[int, ...]:
-    if not isinstance(value, list):
-        raise MalformedRequest(f"{where}: 'shape' must be an array of integers")
-    for d in value:
-        if type(d) is not int:
-            raise MalformedRequest(f"{where}: 'shape' must be an array of integers")
-        if d < 0:
-            raise MalformedRequest(f"{where}: shape {value} has a negative dimension")
-    # A zero dimension makes any shape "fit" empty data, but numpy still refuses to build
-    # an array whose other dimensions multiply past its limits: refuse those up front.
-    if math.prod(d for d in value if d) > _MAX_ELEMENTS:
-        raise MalformedRequest(f"{where}: shape {value} is too large")
-    return tuple(value)
 
 
 def _json_data(data: Any, datatype: str, shape: tuple[int, ...], where: str) -> tuple[np.ndarray, str]:

@@ -19,7 +19,7 @@ MAX_VERSION = 2**31 - 1
 
 def check_model_name(name: str) -> str:
     """Return ``name`` if it is a valid model name, else raise ``InvalidName``."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
         shown = repr(name)[:80]
         raise InvalidName(
             f"invalid model name {shown}",
@@ -31,7 +31,7 @@ def check_model_name(name: str) -> str:
 
 def check_alias(alias: str) -> str:
     """Return ``alias`` if it is a valid alias name, else raise ``InvalidName``."""
-    if not isinstance(alias, str) or not _ALIAS.match(alias) or alias.isdigit():
+    if not isinstance(alias, str) or not _ALIAS.fullmatch(alias) or alias.isdigit():
         raise InvalidName(
             f"invalid alias {repr(alias)[:80]}",
             hint="use letters, digits, '_' and '-', starting with a letter, at most 64 characters",

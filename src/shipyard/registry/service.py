@@ -14,21 +14,24 @@ import getpass
 import logging
 import math
 import os
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from shipyard.compile import COMPILED, COMPILED_FILENAME, NATIVE, ONNXRUNTIME, RUNTIMES, Outcome, compile_model
 from shipyard.compile.rows import batch_from_data, batch_from_example, batch_from_profile
-from shipyard.errors import Conflict, InvalidRequest, ModelLoadError, ShipyardError, UnsafeFormat
+from shipyard.errors import Conflict, InvalidRequest, ModelLoadError, ModelRejected, ShipyardError, UnsafeFormat
 from shipyard.flavors import catalog
 from shipyard.flavors.base import Flavor, LoadedModel, LoadOptions, SavedModel
+from shipyard.fs.scratch import scratch_directory
 from shipyard.lineage.environment import code_version, environment
 from shipyard.lineage.fingerprint import fingerprint
 from shipyard.lineage.profile import profile
+from shipyard.registry import provenance
 from shipyard.registry.artifacts.base import ArtifactStore
+from shipyard.registry.provenance import Provenance
 from shipyard.registry.refs import ModelRef, check_model_name, parse_ref
 from shipyard.registry.sql.store import RegistryStore
 from shipyard.registry.types import ArtifactRef, CompiledArtifact, Lineage, ModelVersion, VersionDraft
@@ -62,22 +65,40 @@ def current_user() -> str:
         return "unknown"
 
 
-def load_options(version: ModelVersion) -> LoadOptions:
+def load_options(version: ModelVersion, *, scratch: Path | None = None) -> LoadOptions:
     """What the registrant trusted for ``version``, as the flavor needs it."""
     return LoadOptions(
         trusted_types=version.trusted_types,
         trust_pickle=version.unsafe_format,
         trust_code=version.trust_code,
         metadata=version.flavor_metadata,
+        scratch=scratch,
     )
 
 
 class RegistryService:
     """Register, resolve, load and verify model versions."""
 
-    def __init__(self, store: RegistryStore, artifacts: ArtifactStore) -> None:
+    def __init__(
+        self,
+        store: RegistryStore,
+        artifacts: ArtifactStore,
+        *,
+        scratch: Path | None = None,
+        provenance: Provenance | None = None,
+    ) -> None:
         self.store = store
         self.artifacts = artifacts
+        self.provenance = provenance
+        """Signs versions at registration and checks them on load (``registry/provenance.py``);
+        None: neither (a bare service in tests)."""
+        self.scratch = scratch
+        """``$SHIPYARD_HOME/tmp``: where registrations and loads make their scratch directories
+        (``fs/scratch.py``); the system temp dir when None."""
+
+    def scratch_directory(self, kind: str) -> AbstractContextManager[Path]:
+        """A scratch directory ``<scratch>/<kind>-<pid>-<random>`` removed after the block."""
+        return scratch_directory(self.scratch, kind)
 
     # -- registration -------------------------------------------------------------------
     def register(
@@ -102,12 +123,15 @@ class RegistryService:
         created_by: str | None = None,
         progress: Callable[[int], None] | None = None,
         compile: bool = True,
+        actor: str | None = None,
+        source_address: str = "local",
+        reason: str | None = None,
     ) -> ModelVersion:
         """Register ``source`` (a file, a directory of Python code, or a live model object)
         as the next version of model ``name``; with ``compile``, also its verified compiled form."""
         check_model_name(name)
         metric_values = _check_metrics(metrics or {})
-        with tempfile.TemporaryDirectory(prefix="shipyard-register-") as tmp:
+        with scratch_directory(self.scratch, "register", lease=True) as tmp:
             saved = self._materialize(source, Path(tmp), flavor=flavor, trusted_types=tuple(trusted_types), entry=entry)
             fmt = catalog.get(saved.flavor)
             if fmt.unsafe and not trust_pickle:
@@ -117,7 +141,10 @@ class RegistryService:
                     "only if you trust where the file came from",
                 )
             trusted = tuple(dict.fromkeys((*saved.trusted_types, *trusted_types)))
-            needed = [t for t in fmt.required_trust(saved.path) if t not in trusted]
+            try:
+                needed = [t for t in fmt.required_trust(saved.path) if t not in trusted]
+            except ModelLoadError as exc:
+                raise _rejected(exc) from exc
             if needed:
                 shown = ", ".join(needed[:5]) + (f" and {len(needed) - 5} more" if len(needed) > 5 else "")
                 raise UnsafeFormat(
@@ -130,7 +157,12 @@ class RegistryService:
                 trust_code=trust_code,
                 metadata=saved.metadata,
             )
-            loaded = fmt.load(saved.path, options)
+            try:
+                loaded = fmt.load(saved.path, options)
+            except ModelLoadError as exc:
+                # A registration refused for what it holds is the registrant's to fix (422);
+                # ModelLoadError (503) stays for registered versions that fail to load.
+                raise _rejected(exc) from exc
             sig = self._signature(loaded, signature, sample)
             example = example_from_sample(sig, sample, EXAMPLE_ROWS) if sample is not None else None
             if example is not None:
@@ -173,7 +205,10 @@ class RegistryService:
                 serving_runtime=outcome.serving_runtime if outcome is not None else NATIVE,
                 compile_error=outcome.error if outcome is not None else None,
             )
-            version = self.store.add_version(name, draft, owner=draft.created_by)
+            version = self.store.add_version(
+                name, draft, owner=draft.created_by, actor=actor, source=source_address, reason=reason,
+                within=self.provenance.signing_hook() if self.provenance is not None else None,
+            )  # fmt: skip
         logger.info("registered %s (flavor %s, sha256 %s)", version.ref, version.flavor, artifact.sha256[:12])
         return version
 
@@ -212,7 +247,7 @@ class RegistryService:
         outcome = compile_model(
             native, version.signature, checks, data=" + ".join(described) or "no rows", progress=progress
         )
-        with tempfile.TemporaryDirectory(prefix="shipyard-compile-") as tmp:
+        with scratch_directory(self.scratch, "compile", lease=True) as tmp:
             compiled = self._put_compiled(outcome, Path(tmp))
         return self.store.set_compiled(
             version.model,
@@ -220,6 +255,7 @@ class RegistryService:
             compiled,
             serving_runtime=outcome.serving_runtime,
             compile_error=outcome.error,
+            within=self.provenance.signing_hook((provenance.COMPILED,)) if self.provenance is not None else None,
         )
 
     def _put_compiled(self, outcome: Outcome, tmp: Path) -> CompiledArtifact | None:
@@ -276,14 +312,14 @@ class RegistryService:
         except ShipyardError:
             raise
         except Exception as exc:
-            raise InvalidRequest(
+            raise ModelRejected(
                 f"the model fails on its own sample: {type(exc).__name__}: {exc}"[:300],
                 hint="check that the sample has the columns and types the model was trained on",
             ) from exc
         for spec in loaded.outputs:
             got = outputs.get(spec.name)
             if got is None or len(got) != batch.n_rows:
-                raise InvalidRequest(f"the model's output {spec.name!r} does not have one row per input row")
+                raise ModelRejected(f"the model's output {spec.name!r} does not have one row per input row")
 
     # -- reading ------------------------------------------------------------------------
     def resolve(self, ref: str | ModelRef) -> ModelVersion:
@@ -305,8 +341,9 @@ class RegistryService:
         # The registered artifact is digest-checked whichever form serves: a version whose
         # original bytes were tampered with must not keep serving through its compiled form.
         path = self.artifacts.fetch(version.artifact)
+        self.check_signatures(version, compiled=chosen == COMPILED)
         if chosen != COMPILED:
-            return catalog.get(version.flavor).load(path, load_options(version))
+            return catalog.get(version.flavor).load(path, load_options(version, scratch=self.scratch))
         compiled = version.compiled
         if compiled is None:
             raise ModelLoadError(
@@ -322,6 +359,23 @@ class RegistryService:
         from shipyard.compile.runtime import load_compiled
 
         return load_compiled(self.artifacts.fetch(compiled.artifact).read_bytes(), version.signature)
+
+    def signature_statuses(self, version: ModelVersion) -> list[provenance.SignatureStatus]:
+        """Whether each of ``version``'s artifacts is signed by a trusted key (empty without provenance)."""
+        if self.provenance is None:
+            return []
+        stored = self.store.signatures(version.model, version.version)
+        kinds = [provenance.MODEL] + ([provenance.COMPILED] if version.compiled is not None else [])
+        return [self.provenance.status(version, stored, kind) for kind in kinds]
+
+    def check_signatures(self, version: ModelVersion, *, compiled: bool = False) -> None:
+        """Refuse (``signing = strict``) or warn and audit a load whose artifacts are not signed right."""
+        if self.provenance is None:
+            return
+        wanted = {provenance.MODEL, provenance.COMPILED} if compiled else {provenance.MODEL}
+        for status in self.signature_statuses(version):
+            if status.kind in wanted:
+                self.provenance.enforce(status, audit=self.store.audit.append)
 
     def artifact_path(self, name: str, version: int) -> tuple[ModelVersion, Path]:
         record = self.store.get_version(name, version)
@@ -398,3 +452,7 @@ def _head(path: Path, size: int = 4096) -> bytes:
 
 
 __all__ = ["RegistryService", "VerifyResult", "current_user", "load_options", "warm_up"]
+
+
+def _rejected(exc: ModelLoadError) -> ModelRejected:
+    return ModelRejected(exc.message, hint=exc.hint or "the file cannot be loaded as the format it claims to be")

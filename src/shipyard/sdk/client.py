@@ -3,13 +3,20 @@
 Errors are translated here, at the boundary: an error body ``{"error", "code"}`` becomes a
 ``RemoteError`` carrying the server's code and status; a connection that cannot be made
 becomes ``Unavailable`` with the URL in the hint. httpx exceptions never leak.
+
+The API key (``api_key=``, else ``$SHIPYARD_API_KEY``) is sent only as
+``Authorization: Bearer <key>``, never in a URL. It is kept out of ``repr``, of every message
+this module raises (a server message that echoes it is redacted) and of httpx's own
+``repr``s: it lives in an ``httpx.Auth`` that shows ``***``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+import os
+import re
+from collections.abc import Generator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -17,21 +24,90 @@ from typing import Any
 import httpx
 import numpy as np
 
-from shipyard.errors import IntegrityError, RemoteError, Unavailable
+from shipyard.errors import IntegrityError, InvalidRequest, RemoteError, Unavailable
 from shipyard.protocol.v2 import HEADER_LENGTH, decode_infer_response
 from shipyard.registry.refs import check_alias, check_model_name, parse_version
 from shipyard.sdk.payloads import split_table, v2_request
 
 VERSION_HEADER = "x-shipyard-model-version"
 SHA256_HEADER = "x-shipyard-sha256"
+API_KEY_ENV = "SHIPYARD_API_KEY"
+# Visible ASCII only: anything else could not travel in a header (and httpx would quote it
+# back in its error message).
+_TOKEN = re.compile(r"^[\x21-\x7e]{1,1024}$")
+
+HINT_NO_KEY = f"set {API_KEY_ENV} or pass api_key=; create one with `shipyard keys create`"
+HINT_BAD_KEY = (
+    f"the API key was refused (unknown, revoked or expired): check {API_KEY_ENV} or api_key=, "
+    "or create a new one with `shipyard keys create`"
+)
+HINT_FORBIDDEN = (
+    "the API key does not allow this (its role or model patterns): use a key with the needed role, "
+    "created with `shipyard keys create NAME --role ROLE [--models PATTERN]`"
+)
+
+
+def resolve_api_key(api_key: str | None) -> str | None:
+    """``api_key`` if given, else ``$SHIPYARD_API_KEY``; None when neither is set.
+    Surrounding whitespace (a trailing newline from a file) is dropped."""
+    if api_key is None:
+        api_key = os.environ.get(API_KEY_ENV)
+    if api_key is None or not api_key.strip():
+        return None
+    token = api_key.strip()
+    if not _TOKEN.match(token):
+        raise InvalidRequest(
+            "the API key has characters an API key cannot have (spaces, control or non-ASCII characters)",
+            hint=f"check {API_KEY_ENV} or api_key=: a key looks like shp_<id>_<secret>",
+        )
+    return token
+
+
+class _BearerAuth(httpx.Auth):
+    """``Authorization: Bearer <key>`` on every request; its repr never shows the key."""
+
+    def __init__(self, token: str) -> None:
+        self._header = f"Bearer {token}"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+    def __repr__(self) -> str:
+        return "<Bearer ***>"
 
 
 class Client:
-    """A Shipyard server at ``url``; use as a context manager, or call ``close``."""
+    """A Shipyard server at ``url``; use as a context manager, or call ``close``.
 
-    def __init__(self, url: str, *, timeout: float = 30.0, headers: Mapping[str, str] | None = None) -> None:
+    ``api_key`` defaults to ``$SHIPYARD_API_KEY``; without either, requests go anonymously
+    (enough for health, and for inference the server opens with ``open_inference``).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        api_key: str | None = None,
+        timeout: float = 30.0,
+        headers: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout, headers=dict(headers or {}))
+        token = resolve_api_key(api_key)
+        self._secret = token
+        self.authenticated = token is not None
+        """Whether requests carry a key (the key itself is never exposed)."""
+        self._http = httpx.Client(
+            base_url=self.url,
+            timeout=timeout,
+            headers=dict(headers or {}),
+            auth=_BearerAuth(token) if token is not None else None,
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r}, api_key={'***' if self.authenticated else None})"
 
     def __enter__(self) -> Client:
         return self
@@ -112,7 +188,7 @@ class Client:
             with self._http.stream("GET", path) as response:
                 if response.status_code >= 400:
                     response.read()
-                    raise _remote_error(response)
+                    raise self._remote_error(response)
                 if target.is_dir():
                     target = target / _download_name(response, name, version)
                 partial = target.with_name(target.name + ".partial")
@@ -151,13 +227,28 @@ class Client:
         except httpx.HTTPError as exc:
             raise self._unreachable(exc) from exc
         if response.status_code >= 400:
-            raise _remote_error(response)
+            raise self._remote_error(response)
         return response
+
+    def _remote_error(self, response: httpx.Response) -> RemoteError:
+        error = _remote_error(response)
+        if error.status == 401:
+            error.hint = HINT_BAD_KEY if self.authenticated else HINT_NO_KEY
+        elif error.status == 403 and error.remote_code == "forbidden":
+            error.hint = HINT_FORBIDDEN
+        if self._secret is not None and self._secret in error.message:
+            # A server must never echo a key; should one do so, it stops here.
+            error.message = error.message.replace(self._secret, "***")
+            error.args = (error.message,)
+        return error
 
     def _unreachable(self, exc: httpx.HTTPError) -> Unavailable:
         what = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
+        detail = str(exc)
+        if self._secret is not None:
+            detail = detail.replace(self._secret, "***")
         return Unavailable(
-            f"request to {self.url} {what}: {exc}"[:300],
+            f"request to {self.url} {what}: {detail}"[:300],
             hint=f"check the URL ({self.url}) and that `shipyard serve` is running there",
         )
 

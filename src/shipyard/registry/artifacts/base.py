@@ -15,7 +15,8 @@ import io
 import logging
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -29,6 +30,30 @@ CHUNK_SIZE = 1024 * 1024
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    """A blob as the store lists it (for garbage collection)."""
+
+    sha256: str
+    size: int
+    modified: float
+    """When it was last written (or found already stored by a put), in epoch seconds."""
+
+
+@dataclass(frozen=True)
+class StoredTemp:
+    """An unfinished write left in the store (a ``.part`` file, an incomplete multipart upload)."""
+
+    name: str
+    size: int
+    modified: float
+
+
+def is_sha256(value: str) -> bool:
+    """Whether ``value`` is exactly 64 lowercase hex characters."""
+    return bool(_SHA256.match(value))
 
 
 def check_sha256(sha256: str) -> str:
@@ -138,6 +163,25 @@ class ArtifactStore(ABC):
     @abstractmethod
     def delete(self, sha256: str) -> None:
         """Remove the blob if present; deleting a missing blob is not an error."""
+
+    # -- garbage collection (registry/gc.py) ------------------------------------------------
+    def iter_blobs(self) -> Iterator[StoredBlob]:
+        """Every blob stored under a well-formed key."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list its blobs")
+
+    def delete_blob(self, sha256: str, *, unless_modified_after: float | None = None) -> bool:
+        """Delete the blob unless it was (re)written after ``unless_modified_after``; return
+        whether it was deleted. A put of the same bytes refreshes the time, so a blob a
+        registration has just found already stored is not taken from under it."""
+        raise NotImplementedError(f"{type(self).__name__} cannot delete blobs")
+
+    def iter_temp(self) -> Iterator[StoredTemp]:
+        """Unfinished writes left in the store."""
+        return iter(())
+
+    def delete_temp(self, name: str) -> None:
+        """Remove one unfinished write named by ``iter_temp``."""
+        raise NotImplementedError(f"{type(self).__name__} has no temporary files")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"

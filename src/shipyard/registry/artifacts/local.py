@@ -17,17 +17,22 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from shipyard.errors import StorageError
 from shipyard.fs.paths import safe_join
+from shipyard.fs.scratch import note_blob
 from shipyard.registry.artifacts.base import (
     ArtifactStore,
     Progress,
+    StoredBlob,
+    StoredTemp,
     blob_key,
     copy_hashing,
     integrity_error,
+    is_sha256,
     not_found,
 )
 from shipyard.registry.types import ArtifactRef
@@ -95,10 +100,15 @@ class LocalArtifactStore(ArtifactStore):
         try:
             with os.fdopen(fd, "wb") as out:
                 sha256, size = copy_hashing(stream, out, progress)
+                # Before the blob is visible (or relied on): a running gc must see the lease.
+                note_blob(sha256)
                 final = self.blob_path(sha256)
                 if final.is_file() and final.stat().st_size == size:
-                    # Same digest, same size: the bytes are already stored.
+                    # Same digest, same size: the bytes are already stored. Refresh the time
+                    # so a gc that listed it as an old orphan leaves it alone.
                     logger.debug("artifact %s already stored", sha256)
+                    with contextlib.suppress(OSError):
+                        os.utime(final)
                     return ArtifactRef(sha256=sha256, size=size, filename=filename)
                 out.flush()
                 os.fsync(out.fileno())
@@ -145,3 +155,50 @@ class LocalArtifactStore(ArtifactStore):
         except OSError as exc:
             raise StorageError(f"cannot delete artifact {sha256} in {self.url}: {exc.strerror or exc}") from exc
         logger.info("deleted artifact %s", sha256)
+
+    # -- garbage collection -----------------------------------------------------------------
+    def iter_blobs(self) -> Iterator[StoredBlob]:
+        base = self.root / "sha256"
+        if not base.is_dir():
+            return
+        for shard in sorted(base.iterdir()):
+            if not shard.is_dir() or shard.is_symlink() or len(shard.name) != 2:
+                continue
+            for entry in sorted(shard.iterdir()):
+                if not is_sha256(entry.name) or entry.name[:2] != shard.name or entry.is_symlink():
+                    continue
+                try:
+                    st = entry.stat()
+                except FileNotFoundError:
+                    continue
+                yield StoredBlob(sha256=entry.name, size=st.st_size, modified=st.st_mtime)
+
+    def delete_blob(self, sha256: str, *, unless_modified_after: float | None = None) -> bool:
+        path = self.blob_path(sha256)
+        try:
+            if unless_modified_after is not None and path.stat().st_mtime > unless_modified_after:
+                return False
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StorageError(f"cannot delete artifact {sha256} in {self.url}: {exc.strerror or exc}") from exc
+        logger.info("deleted artifact %s", sha256)
+        return True
+
+    def iter_temp(self) -> Iterator[StoredTemp]:
+        for entry in sorted(self._tmp.glob(f"{TEMP_PREFIX}*{TEMP_SUFFIX}")):
+            try:
+                if not entry.is_file() or entry.is_symlink():
+                    continue
+                st = entry.stat()
+            except FileNotFoundError:
+                continue
+            yield StoredTemp(name=f"{TEMP_DIR}/{entry.name}", size=st.st_size, modified=st.st_mtime)
+
+    def delete_temp(self, name: str) -> None:
+        path = safe_join(self.root, name)
+        if path.parent != self._tmp or not path.name.endswith(TEMP_SUFFIX):
+            raise StorageError(f"{name!r} is not a temporary file of the artifact store")
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()

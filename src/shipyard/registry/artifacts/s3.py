@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
@@ -32,13 +33,17 @@ from botocore.config import Config
 
 from shipyard.errors import IntegrityError, ShipyardError, StorageError
 from shipyard.fs.paths import check_relative_name, safe_join
+from shipyard.fs.scratch import note_blob
 from shipyard.registry.artifacts.base import (
     CHUNK_SIZE,
     ArtifactStore,
     Progress,
+    StoredBlob,
+    StoredTemp,
     blob_key,
     copy_hashing,
     integrity_error,
+    is_sha256,
     not_found,
 )
 from shipyard.registry.types import ArtifactRef
@@ -46,6 +51,8 @@ from shipyard.registry.types import ArtifactRef
 logger = logging.getLogger(__name__)
 
 DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024
+CACHE_TEMP = "cache:"
+"""Prefix of the ``StoredTemp`` names of half-written downloads in the local cache."""
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _DENIED_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "403"})
 _DIGEST_CODES = frozenset({"BadDigest", "XAmzContentChecksumMismatch", "XAmzContentSHA256Mismatch", "InvalidDigest"})
@@ -175,6 +182,7 @@ class S3ArtifactStore(ArtifactStore):
         stream.seek(0)
         key = self.key(sha256)
         ref = ArtifactRef(sha256=sha256, size=size, filename=filename)
+        note_blob(sha256)  # before the blob is visible or relied on: gc sees the lease
         head = self._head(key)
         if head is not None and int(head.get("ContentLength", -1)) == size:
             logger.debug("artifact %s already stored in %s", sha256, self.url)
@@ -320,3 +328,71 @@ class S3ArtifactStore(ArtifactStore):
         with contextlib.suppress(FileNotFoundError):
             safe_join(self._cache, blob_key(sha256)).unlink()
         logger.info("deleted artifact %s from %s", sha256, self.url)
+
+    # -- garbage collection -----------------------------------------------------------------
+    def _blob_prefix(self) -> str:
+        return f"{self.prefix}/sha256/" if self.prefix else "sha256/"
+
+    def iter_blobs(self) -> Iterator[StoredBlob]:
+        base = self._blob_prefix()
+        try:
+            pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=base)
+            for page in pages:
+                for obj in page.get("Contents", []):
+                    rest = str(obj["Key"])[len(base) :]
+                    shard, _, name = rest.partition("/")
+                    if not is_sha256(name) or shard != name[:2]:
+                        continue
+                    yield StoredBlob(sha256=name, size=int(obj["Size"]), modified=obj["LastModified"].timestamp())
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise self._translate(exc, "listing", base) from exc
+
+    def delete_blob(self, sha256: str, *, unless_modified_after: float | None = None) -> bool:
+        key = self.key(sha256)
+        head = self._head(key)
+        if head is None:
+            return False
+        if unless_modified_after is not None and head["LastModified"].timestamp() > unless_modified_after:
+            return False
+        self.delete(sha256)
+        return True
+
+    def iter_temp(self) -> Iterator[StoredTemp]:
+        """Downloads left half-written in the local cache, and incomplete multipart uploads
+        of blobs (a put killed half-way)."""
+        for entry in sorted(self._cache_tmp.glob("*.part")):
+            try:
+                if entry.is_symlink() or not entry.is_file():
+                    continue
+                st = entry.stat()
+            except FileNotFoundError:
+                continue
+            yield StoredTemp(name=f"{CACHE_TEMP}{entry.name}", size=st.st_size, modified=st.st_mtime)
+        base = self._blob_prefix()
+        try:
+            pages = self._client.get_paginator("list_multipart_uploads").paginate(Bucket=self.bucket, Prefix=base)
+            for page in pages:
+                for upload in page.get("Uploads", []):
+                    yield StoredTemp(
+                        name=f"{upload['Key']}?uploadId={upload['UploadId']}",
+                        size=0,
+                        modified=upload["Initiated"].timestamp(),
+                    )
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise self._translate(exc, "listing uploads", base) from exc
+
+    def delete_temp(self, name: str) -> None:
+        if name.startswith(CACHE_TEMP):
+            path = safe_join(self._cache_tmp, name[len(CACHE_TEMP) :])
+            if path.parent != self._cache_tmp or not path.name.endswith(".part"):
+                raise StorageError(f"{name[:200]!r} is not a temporary file of the artifact cache")
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            return
+        key, sep, upload_id = name.partition("?uploadId=")
+        if not sep or not key.startswith(self._blob_prefix()):
+            raise StorageError(f"{name[:200]!r} is not an unfinished upload of this store")
+        try:
+            self._client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise self._translate(exc, "abort upload", key) from exc

@@ -36,7 +36,13 @@ def insert(conn: Connection, version_id: int, values: dict[str, Any]) -> None:
 
 
 def recorder(
-    name: str, number: int, compiled: CompiledArtifact | None, serving_runtime: str, compile_error: str | None
+    name: str,
+    number: int,
+    compiled: CompiledArtifact | None,
+    serving_runtime: str,
+    compile_error: str | None,
+    *,
+    within: Callable[[Connection, int, ModelVersion], None] | None = None,
 ) -> Callable[[Connection], ModelVersion]:
     """The transaction body that records (or replaces) the compiled form of ``name/number``."""
     values = compiled_values(
@@ -47,6 +53,9 @@ def recorder(
         model_id = queries.model_row(conn, name)["id"]
         version_id = queries.version_row(conn, model_id, name, number)["id"]
         upsert(conn, compiled_versions, {**values, "version_id": version_id}, ["version_id"])
-        return queries.load_version(conn, name, model_id, number)
+        record = queries.load_version(conn, name, model_id, number)
+        if within is not None:
+            within(conn, version_id, record)
+        return record
 
     return work

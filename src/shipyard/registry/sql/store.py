@@ -15,16 +15,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from shipyard.errors import AliasNotFound, Conflict, ModelNotFound
+from shipyard.governance.chain import AuditEvent
+from shipyard.governance.signing import Signature
 from shipyard.registry.refs import ModelRef, check_alias, check_model_name, parse_ref, parse_version
+from shipyard.registry.sql import audit as audit_sql
 from shipyard.registry.sql import compiled as compiled_sql
-from shipyard.registry.sql import migrate, queries, transactions
+from shipyard.registry.sql import migrate, queries, signatures, transactions
+from shipyard.registry.sql.audit import AuditLog, append_in, local_actor
 from shipyard.registry.sql.engine import create_engine, insert_ignore, mask_url, parse_url, upsert
+from shipyard.registry.sql.keys import KeyStore
 from shipyard.registry.sql.rows import (
     artifact_ref,
     check_description,
@@ -39,13 +45,15 @@ from shipyard.registry.types import ArtifactRef, CompiledArtifact, Model, ModelV
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+VersionStep = Callable[[Connection, int, ModelVersion], None]
+"""Extra work in a version's write transaction (``registry.provenance`` signs there)."""
 ARTIFACT_PAGE = 500
 
 
 class RegistryStore:
     """Registry metadata in SQLite (a file, the default) or PostgreSQL, chosen by URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, audit_hmac_key: bytes | None = None) -> None:
         parsed = parse_url(url)
         self.url = mask_url(parsed)
         """The database URL with any password masked; safe to log."""
@@ -55,6 +63,10 @@ class RegistryStore:
         except BaseException:
             self._engine.dispose()
             raise
+        self.audit = AuditLog(self._engine, hmac_key=audit_hmac_key)
+        """The audit trail (``registry/sql/audit.py``)."""
+        self.keys = KeyStore(self._engine, hmac_key=audit_hmac_key)
+        """API keys (``registry/sql/keys.py``)."""
         logger.debug("registry store open at %s", self.url)
 
     def __repr__(self) -> str:
@@ -181,8 +193,22 @@ class RegistryStore:
 
     # -- versions -------------------------------------------------------------------------
 
-    def add_version(self, name: str, draft: VersionDraft, *, owner: str = "") -> ModelVersion:
-        """Register the next version of ``name`` (creating the model, owned by ``owner``, if needed)."""
+    def add_version(
+        self,
+        name: str,
+        draft: VersionDraft,
+        *,
+        owner: str = "",
+        actor: str | None = None,
+        source: str = "local",
+        reason: str | None = None,
+        within: VersionStep | None = None,
+    ) -> ModelVersion:
+        """Register the next version of ``name`` (creating the model, owned by ``owner``, if needed).
+
+        Its audit entries (registration, trust granted) and ``within`` (signing) commit with it;
+        ``actor`` defaults to the local OS user."""
+        who = actor or local_actor()
         check_model_name(name)
         _check_model_fields("", owner)
         parent = parse_version(draft.parent_version) if draft.parent_version is not None else None
@@ -208,7 +234,12 @@ class RegistryStore:
             if compiled_row is not None:
                 compiled_sql.insert(conn, version_id, compiled_row)
             queries.touch(conn, model_id, now)
-            return queries.load_version(conn, name, model_id, number)
+            record = queries.load_version(conn, name, model_id, number)
+            if within is not None:
+                within(conn, version_id, record)
+            for event in audit_sql.registration_events(record, actor=who, source=source, reason=reason):
+                append_in(conn, event, hmac_key=self.audit.hmac_key)
+            return record
 
         version = self._write(work, f"registering a version of {name!r}", retry_unique=True)
         logger.info("registered %s (%s, sha256 %s)", version.ref, version.flavor, version.artifact.sha256[:12])
@@ -232,12 +263,13 @@ class RegistryStore:
         *,
         serving_runtime: str,
         compile_error: str | None,
+        within: VersionStep | None = None,
     ) -> ModelVersion:
         """Record (or replace) the compiled form of ``name/version`` and which form serves;
         the version's own row stays exactly as registered (``sql/compiled.py``)."""
         check_model_name(name)
         number = parse_version(version)
-        work = compiled_sql.recorder(name, number, compiled, serving_runtime, compile_error)
+        work = compiled_sql.recorder(name, number, compiled, serving_runtime, compile_error, within=within)
         record = self._write(work, f"recording the compiled form of {name}/{number}")
         shown = f"sha256 {compiled.artifact.sha256[:12]}" if compiled is not None else "none"
         logger.info(
@@ -311,8 +343,13 @@ class RegistryStore:
 
     # -- aliases --------------------------------------------------------------------------
 
-    def set_alias(self, name: str, alias: str, version: int) -> None:
-        """Point ``name@alias`` at ``version`` (which must exist), moving the alias if it is set."""
+    def set_alias(
+        self, name: str, alias: str, version: int, *, actor: str | None = None, source: str = "local",
+        reason: str | None = None,
+    ) -> None:  # fmt: skip
+        """Point ``name@alias`` at ``version`` (which must exist), moving the alias if it is set;
+        audited as ``actor`` (default the local OS user)."""
+        event = AuditEvent(actor or local_actor(), source, "alias.set", f"{name}@{alias}", reason=reason)
         check_model_name(name)
         check_alias(alias)
         number = parse_version(version)
@@ -322,13 +359,21 @@ class RegistryStore:
             queries.version_row(conn, model_id, name, number)
             now = queries.now()
             values = {"model_id": model_id, "alias": alias, "version": number, "updated_at": now}
+            before = conn.execute(
+                sa.select(aliases.c.version).where(aliases.c.model_id == model_id, aliases.c.alias == alias)
+            ).scalar()
             upsert(conn, aliases, values, ["model_id", "alias"])
             queries.touch(conn, model_id, now)
+            moved = replace(event, details={"version": number, "previous": before})
+            append_in(conn, moved, hmac_key=self.audit.hmac_key)
 
         self._write(work, f"setting {name}@{alias}", retry_unique=True)
         logger.info("alias %s@%s -> %s/%d", name, alias, name, number)
 
-    def delete_alias(self, name: str, alias: str) -> None:
+    def delete_alias(
+        self, name: str, alias: str, *, actor: str | None = None, source: str = "local", reason: str | None = None
+    ) -> None:
+        event = AuditEvent(actor or local_actor(), source, "alias.delete", f"{name}@{alias}", reason=reason)
         check_model_name(name)
         check_alias(alias)
 
@@ -338,6 +383,7 @@ class RegistryStore:
             if gone.rowcount == 0:
                 raise AliasNotFound(f"model {name!r} has no alias {alias!r}")
             queries.touch(conn, model_id)
+            append_in(conn, event, hmac_key=self.audit.hmac_key)
 
         self._write(work, f"deleting {name}@{alias}")
         logger.info("alias %s@%s deleted", name, alias)
@@ -355,6 +401,10 @@ class RegistryStore:
             return {r.alias: r.version for r in sorted(rows, key=lambda r: r.alias or "") if r.alias is not None}
 
         return self._read(work, f"reading aliases of {name!r}")
+
+    def signatures(self, name: str, version: int) -> dict[str, tuple[str, Signature]]:
+        """``{kind: (sha256, signature)}`` recorded for ``name/version`` (``sql/signatures.py``)."""
+        return self._read(lambda conn: signatures.for_version(conn, name, version), f"reading signatures of {name}")
 
     # -- artifacts ------------------------------------------------------------------------
 

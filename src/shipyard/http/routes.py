@@ -1,0 +1,576 @@
+"""The route table: every HTTP route, declared once.
+
+Each entry says its path and method, its endpoint, the scope it needs (``OPEN`` for health
+only), what the scope is checked against (the model named in the path, some model, or the
+whole server), which body it takes (and so its size limit and media types) and its
+OpenAPI entry. Everything else derives from this table:
+
+- the Starlette router (``RouteTable.starlette_routes``);
+- the edge (``http/middleware``): route matching, body limits, media types, scope checks,
+  open inference, CORS preflights;
+- the inference fast lane (``http/fastlane``): the entries marked ``fast``;
+- ``/openapi.json`` (``http/openapi``).
+
+A route cannot exist without a scope: ``RouteSpec`` refuses an unknown one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from shipyard.governance import scopes as sc
+from shipyard.http import admin, management, mlflow, ops, v1, v2
+from shipyard.http.schemas import ALIAS_PATTERN, KEY_ID_PATTERN, MODEL_NAME_PATTERN, Schema, ref
+
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+OPEN = "open"
+"""The scope of routes anyone may call: health only."""
+
+Target = Literal["model", "some", "server", "none"]
+"""What the scope is checked on: ``model``, the model named by ``model_param`` (or the first
+served model when the path names none); ``some``, at least one model (list routes, which
+then show only what the caller may read); ``server``, every model (a grant over ``*``);
+``none`` for open routes."""
+
+BodyKind = Literal["none", "inference", "upload", "json"]
+"""``inference``: up to ``max_body_bytes``; ``upload``: up to ``max_upload_bytes``;
+``json`` (management JSON) and ``none``: up to ``SMALL_BODY_BYTES``."""
+
+SMALL_BODY_BYTES = 64 * 1024
+
+JSON = "application/json"
+OCTETS = "application/octet-stream"
+MULTIPART = "multipart/form-data"
+
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One documented response: status, what it means, and its body by media type."""
+
+    status: str
+    description: str
+    content: dict[str, Schema] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    method: str
+    path: str
+    endpoint: Endpoint = field(repr=False)
+    scope: str
+    target: Target
+    operation_id: str
+    summary: str
+    tag: str
+    model_param: str | None = None
+    body: BodyKind = "none"
+    request: dict[str, Schema] = field(default_factory=dict)
+    """The request body's schema by accepted media type (empty: no body)."""
+    replies: tuple[Reply, ...] = ()
+    query: dict[str, Schema] = field(default_factory=dict)
+    """Documented query parameters (all optional)."""
+    open_inference: bool = False
+    """Anonymous callers may use it on models matching ``settings.open_inference``."""
+    fast: bool = False
+    """An inference POST: the fast lane hands it straight to its endpoint."""
+    enforce_media_type: bool = False
+    """Refuse (415) at the edge a Content-Type not in ``request`` (management routes; the
+    inference codecs check their own, with their own lenience for careless clients)."""
+
+    def __post_init__(self) -> None:
+        if self.scope != OPEN and self.scope not in sc.SCOPES:
+            raise ValueError(f"{self.method} {self.path}: unknown scope {self.scope!r}")
+        if (self.scope == OPEN) != (self.target == "none"):
+            raise ValueError(f"{self.method} {self.path}: open routes, and only they, have target 'none'")
+        if self.model_param is not None and f"{{{self.model_param}}}" not in self.path:
+            raise ValueError(f"{self.method} {self.path}: no path parameter {self.model_param!r}")
+        if (self.body == "none") != (not self.request):
+            raise ValueError(f"{self.method} {self.path}: a body kind needs request media types and back")
+
+    @property
+    def media_types(self) -> tuple[str, ...]:
+        return tuple(self.request)
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        return tuple(_PARAM.findall(self.path))
+
+    def regex(self) -> re.Pattern[str]:
+        """The path as Starlette matches it: each ``{param}`` is one non-empty segment part."""
+        parts = []
+        last = 0
+        for match in _PARAM.finditer(self.path):
+            parts.append(re.escape(self.path[last : match.start()]))
+            parts.append(f"(?P<{match.group(1)}>[^/]+)")
+            last = match.end()
+        parts.append(re.escape(self.path[last:]))
+        return re.compile("^" + "".join(parts) + "$")
+
+
+class RouteTable:
+    """The table, indexed for the edge: ``match(method, path)`` in the order Starlette
+    would (static paths by dictionary, templated ones by one compiled pattern each)."""
+
+    def __init__(self, routes: Sequence[RouteSpec]) -> None:
+        self.routes = tuple(routes)
+        seen: set[tuple[str, str]] = set()
+        for spec in self.routes:
+            if (spec.method, spec.path) in seen:
+                raise ValueError(f"{spec.method} {spec.path} is declared twice")
+            seen.add((spec.method, spec.path))
+        self._static: dict[tuple[str, str], RouteSpec] = {}
+        self._dynamic: dict[str, list[tuple[re.Pattern[str], RouteSpec]]] = {}
+        self._patterns: list[tuple[re.Pattern[str], RouteSpec]] = []
+        for spec in self.routes:
+            pattern = spec.regex()
+            self._patterns.append((pattern, spec))
+            if spec.params:
+                self._dynamic.setdefault(spec.method, []).append((pattern, spec))
+            else:
+                # A static path must not be shadowed by an earlier templated route, or the
+                # dictionary lookup would disagree with Starlette's in-order matching.
+                for earlier_pattern, earlier in self._patterns[:-1]:
+                    if earlier.method == spec.method and earlier.params and earlier_pattern.match(spec.path):
+                        raise ValueError(f"{spec.method} {spec.path} is shadowed by {earlier.path}")
+                self._static[(spec.method, spec.path)] = spec
+
+    def match(self, method: str, path: str) -> tuple[RouteSpec, dict[str, str]] | None:
+        """The route answering ``method path`` and its path parameters, or None (Starlette
+        then answers 404 or 405)."""
+        if method == "HEAD":
+            method = "GET"
+        spec = self._static.get((method, path))
+        if spec is not None:
+            return spec, {}
+        for pattern, spec in self._dynamic.get(method, ()):
+            found = pattern.match(path)
+            if found is not None:
+                return spec, found.groupdict()
+        return None
+
+    def methods_for(self, path: str) -> list[str]:
+        """Every method some route answers at ``path`` (for CORS preflights)."""
+        return sorted({spec.method for pattern, spec in self._patterns if pattern.match(path)})
+
+    def starlette_routes(self) -> list[Route]:
+        return [Route(spec.path, spec.endpoint, methods=[spec.method], name=spec.operation_id) for spec in self.routes]
+
+
+# -- the OpenAPI building blocks --------------------------------------------------------------
+
+PATH_PARAMS: dict[str, Schema] = {
+    "name": {"type": "string", "pattern": MODEL_NAME_PATTERN},
+    "version": {"type": "integer", "minimum": 1},
+    "alias": {"type": "string", "pattern": ALIAS_PATTERN},
+    "id": {"type": "string", "pattern": KEY_ID_PATTERN},
+}
+
+_V2 = "inference: open inference protocol v2"
+_V1 = "inference: kserve v1"
+_MLFLOW = "inference: mlflow"
+_MGMT = "management"
+_OPS = "operations"
+_HEALTH = "health"
+_ADMIN = "keys and audit"
+
+
+def _ok(schema: str, status: str = "200", description: str = "OK") -> Reply:
+    return Reply(status, description, {JSON: ref(schema)})
+
+
+_INFER_V2_REQUEST = {JSON: ref("V2InferenceRequest"), OCTETS: {"type": "string", "format": "binary"}}
+_INFER_V2_REPLY = Reply(
+    "200", "The outputs", {JSON: ref("V2InferenceResponse"), OCTETS: {"type": "string", "format": "binary"}}
+)
+_READY_503 = Reply("503", "Not ready (loading or draining)", {JSON: ref("V2Ready")})
+
+
+def _v2_infer(path: str, op: str, summary: str) -> RouteSpec:
+    return RouteSpec(
+        "POST",
+        path,
+        v2.infer,
+        sc.INFER,
+        "model",
+        op,
+        summary,
+        _V2,
+        model_param="name",
+        body="inference",
+        request=_INFER_V2_REQUEST,
+        replies=(_INFER_V2_REPLY,),
+        open_inference=True,
+        fast=True,
+    )
+
+
+def _mlflow_invocations(path: str, op: str, summary: str) -> RouteSpec:
+    return RouteSpec(
+        "POST",
+        path,
+        mlflow.invocations,
+        sc.INFER,
+        "model",
+        op,
+        summary,
+        _MLFLOW,
+        model_param="name" if "{name}" in path else None,
+        body="inference",
+        request={JSON: ref("MlflowRequest"), "text/csv": {"type": "string"}},
+        replies=(_ok("Predictions"),),
+        open_inference=True,
+        fast=True,
+    )
+
+
+ROUTES: tuple[RouteSpec, ...] = (
+    # -- inference (first: the hot path matches them first) ---------------------------------
+    _v2_infer("/v2/models/{name}/infer", "v2_infer", "Inference"),
+    _v2_infer("/v2/models/{name}/versions/{version}/infer", "v2_infer_version", "Inference on a version"),
+    RouteSpec(
+        "POST",
+        "/v1/models/{name}:predict",
+        v1.predict,
+        sc.INFER,
+        "model",
+        "v1_predict",
+        "Predict",
+        _V1,
+        model_param="name",
+        body="inference",
+        request={JSON: ref("V1PredictRequest")},
+        replies=(_ok("Predictions"),),
+        open_inference=True,
+        fast=True,
+    ),
+    _mlflow_invocations("/models/{name}/invocations", "mlflow_invocations", "MLflow scoring"),
+    _mlflow_invocations("/invocations", "mlflow_invocations_default", "MLflow scoring (the first served model)"),
+    # -- health: open to anyone ---------------------------------------------------------------
+    RouteSpec(
+        "GET", "/v2/health/live", v2.live, OPEN, "none", "v2_live", "Liveness", _HEALTH, replies=(_ok("V2Live"),)
+    ),
+    RouteSpec(
+        "GET",
+        "/v2/health/ready",
+        v2.ready,
+        OPEN,
+        "none",
+        "v2_ready",
+        "Readiness (503 while loading or draining)",
+        _HEALTH,
+        replies=(_ok("V2Ready"), _READY_503),
+    ),
+    RouteSpec(
+        "GET",
+        "/ping",
+        mlflow.ping,
+        OPEN,
+        "none",
+        "mlflow_ping",
+        "MLflow health",
+        _HEALTH,
+        replies=(Reply("200", "Ready", {"text/plain": {"type": "string"}}),),
+    ),
+    RouteSpec(
+        "GET",
+        "/health",
+        mlflow.ping,
+        OPEN,
+        "none",
+        "mlflow_health",
+        "MLflow health",
+        _HEALTH,
+        replies=(Reply("200", "Ready", {"text/plain": {"type": "string"}}),),
+    ),
+    # -- V2 metadata and readiness --------------------------------------------------------------
+    RouteSpec(
+        "GET",
+        "/v2",
+        v2.server_metadata,
+        sc.MODELS_READ,
+        "some",
+        "v2_server_metadata",
+        "Server metadata",
+        _V2,
+        replies=(_ok("V2ServerMetadata"),),
+    ),
+    RouteSpec(
+        "GET",
+        "/v2/models/{name}",
+        v2.model_metadata,
+        sc.MODELS_READ,
+        "model",
+        "v2_model_metadata",
+        "Model metadata",
+        _V2,
+        model_param="name",
+        replies=(_ok("V2ModelMetadata"),),
+        open_inference=True,
+    ),
+    RouteSpec(
+        "GET",
+        "/v2/models/{name}/ready",
+        v2.model_ready,
+        sc.MODELS_READ,
+        "model",
+        "v2_model_ready",
+        "Model readiness",
+        _V2,
+        model_param="name",
+        replies=(_ok("V2ModelReady"), Reply("503", "Not ready", {JSON: ref("V2ModelReady")})),
+        open_inference=True,
+    ),
+    RouteSpec(
+        "GET",
+        "/v2/models/{name}/versions/{version}",
+        v2.model_metadata,
+        sc.MODELS_READ,
+        "model",
+        "v2_model_version_metadata",
+        "Model version metadata",
+        _V2,
+        model_param="name",
+        replies=(_ok("V2ModelMetadata"),),
+        open_inference=True,
+    ),
+    RouteSpec(
+        "GET",
+        "/v2/models/{name}/versions/{version}/ready",
+        v2.model_ready,
+        sc.MODELS_READ,
+        "model",
+        "v2_model_version_ready",
+        "Model version readiness",
+        _V2,
+        model_param="name",
+        replies=(_ok("V2ModelReady"), Reply("503", "Not ready", {JSON: ref("V2ModelReady")})),
+        open_inference=True,
+    ),
+    # -- KServe V1 and MLflow metadata ------------------------------------------------------------
+    RouteSpec(
+        "GET",
+        "/v1/models",
+        v1.list_models,
+        sc.MODELS_READ,
+        "some",
+        "v1_list_models",
+        "List served models (those the caller may read)",
+        _V1,
+        replies=(_ok("V1ModelList"),),
+    ),
+    RouteSpec(
+        "GET",
+        "/v1/models/{name}",
+        v1.model_status,
+        sc.MODELS_READ,
+        "model",
+        "v1_model_status",
+        "Model status",
+        _V1,
+        model_param="name",
+        replies=(_ok("V1ModelStatus"),),
+        open_inference=True,
+    ),
+    RouteSpec(
+        "GET",
+        "/version",
+        mlflow.version,
+        sc.MODELS_READ,
+        "some",
+        "mlflow_version",
+        "Server version",
+        _MLFLOW,
+        replies=(Reply("200", "The version", {"text/plain": {"type": "string"}}),),
+    ),
+    # -- management ---------------------------------------------------------------------------------
+    RouteSpec(
+        "GET",
+        "/api/models",
+        management.list_models,
+        sc.MODELS_READ,
+        "some",
+        "list_models",
+        "List registered models (those the caller may read)",
+        _MGMT,
+        replies=(_ok("ModelList"),),
+    ),
+    RouteSpec(
+        "GET",
+        "/api/models/{name}",
+        management.show_model,
+        sc.MODELS_READ,
+        "model",
+        "show_model",
+        "Show a model and its versions",
+        _MGMT,
+        model_param="name",
+        replies=(_ok("ModelDetail"),),
+    ),
+    RouteSpec(
+        "POST",
+        "/api/models/{name}/versions",
+        management.register,
+        sc.VERSIONS_WRITE,
+        "model",
+        "register_version",
+        "Register a new version by upload",
+        _MGMT,
+        model_param="name",
+        body="upload",
+        request={MULTIPART: ref("UploadForm")},
+        replies=(_ok("Version", "201", "Registered"),),
+        enforce_media_type=True,
+    ),
+    RouteSpec(
+        "GET",
+        "/api/models/{name}/versions/{version}",
+        management.show_version,
+        sc.MODELS_READ,
+        "model",
+        "show_version",
+        "Show a version",
+        _MGMT,
+        model_param="name",
+        replies=(_ok("Version"),),
+    ),
+    RouteSpec(
+        "GET",
+        "/api/models/{name}/versions/{version}/artifact",
+        management.download_artifact,
+        sc.ARTIFACTS_READ,
+        "model",
+        "download_artifact",
+        "Download a version's artifact",
+        _MGMT,
+        model_param="name",
+        replies=(Reply("200", "The artifact's bytes", {OCTETS: {"type": "string", "format": "binary"}}),),
+    ),
+    RouteSpec(
+        "PUT",
+        "/api/models/{name}/aliases/{alias}",
+        management.set_alias,
+        sc.ALIASES_WRITE,
+        "model",
+        "set_alias",
+        "Point an alias at a version",
+        _MGMT,
+        model_param="name",
+        body="json",
+        request={JSON: ref("AliasTarget")},
+        replies=(_ok("Alias"),),
+        enforce_media_type=True,
+    ),
+    RouteSpec(
+        "DELETE",
+        "/api/models/{name}/aliases/{alias}",
+        management.delete_alias,
+        sc.ALIASES_WRITE,
+        "model",
+        "delete_alias",
+        "Delete an alias",
+        _MGMT,
+        model_param="name",
+        replies=(Reply("204", "Deleted"),),
+    ),
+    # -- keys and audit -----------------------------------------------------------------------------
+    RouteSpec(
+        "GET",
+        "/api/keys",
+        admin.list_keys,
+        sc.KEYS_ADMIN,
+        "server",
+        "list_keys",
+        "List API keys (never their secrets)",
+        _ADMIN,
+        replies=(_ok("KeyList"),),
+    ),
+    RouteSpec(
+        "POST",
+        "/api/keys",
+        admin.create_key,
+        sc.KEYS_ADMIN,
+        "server",
+        "create_key",
+        "Create an API key (its token is in this response only)",
+        _ADMIN,
+        body="json",
+        request={JSON: ref("KeyCreate")},
+        replies=(_ok("KeyCreated", "201", "Created"),),
+        enforce_media_type=True,
+    ),
+    RouteSpec(
+        "DELETE",
+        "/api/keys/{id}",
+        admin.revoke_key,
+        sc.KEYS_ADMIN,
+        "server",
+        "revoke_key",
+        "Revoke an API key",
+        _ADMIN,
+        replies=(_ok("Key", "200", "Revoked"), Reply("409", "Revoked already", {JSON: ref("Error")})),
+    ),
+    RouteSpec(
+        "GET",
+        "/api/audit",
+        admin.list_audit,
+        sc.AUDIT_READ,
+        "server",
+        "list_audit",
+        "Audit entries, oldest first",
+        _ADMIN,
+        replies=(_ok("AuditList"),),
+        query={
+            "action": {"type": "string", "maxLength": 64},
+            "actor": {"type": "string", "maxLength": 128},
+            "resource": {"type": "string", "maxLength": 256},
+            "after_seq": {"type": "integer", "minimum": 0},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
+        },
+    ),
+    RouteSpec(
+        "GET",
+        "/api/audit/verify",
+        admin.verify_audit,
+        sc.AUDIT_READ,
+        "server",
+        "verify_audit",
+        "Verify the audit chain; names the first bad entry",
+        _ADMIN,
+        replies=(_ok("AuditVerification"),),
+    ),
+    # -- operations ---------------------------------------------------------------------------------
+    RouteSpec(
+        "GET",
+        "/metrics",
+        ops.metrics_endpoint,
+        sc.METRICS_READ,
+        "server",
+        "metrics",
+        "Prometheus metrics (open to anyone with the open_metrics setting)",
+        _OPS,
+        replies=(Reply("200", "Prometheus text format", {"text/plain": {"type": "string"}}),),
+    ),
+    RouteSpec(
+        "GET",
+        "/openapi.json",
+        ops.openapi_endpoint,
+        sc.MODELS_READ,
+        "some",
+        "openapi",
+        "This document",
+        _OPS,
+        replies=(Reply("200", "OpenAPI 3.1", {JSON: {"type": "object"}}),),
+    ),
+)
+
+TABLE = RouteTable(ROUTES)
