@@ -78,6 +78,10 @@ class Shipyard(Peer):
     def start(self, models: list[BenchModel]) -> None:
         port = free_port()
         argv = [str(self.cli), "serve", *(model.name for model in models), "--host", HOST, "--port", str(port)]
+        if _has_setting("open_inference"):
+            # The peers take no credentials: open inference (loopback only) keeps the comparison
+            # like for like; the request still passes every check at the edge.
+            argv += ["--open-inference", "*"]
         workers = self.fixed_workers or self.workers
         if workers:
             argv += ["--workers", str(workers)]

@@ -305,3 +305,52 @@ def test_small_bodies_cost_one_comparison() -> None:
     per_call = (time.perf_counter() - t0) / 100_000
     # ~0.2 µs on an idle machine; the bound leaves room for a loaded CI box.
     assert per_call < 1e-5
+
+
+# -- upload names -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("m" * 300 + ".skops", "m" * 249 + ".skops"),
+        ("é" * 200 + ".onnx", "é" * 125 + ".onnx"),
+        ("x" * 300, "x" * 255),
+        ("a.b" + "c" * 300, ("a.b" + "c" * 300)[:255]),
+        ("line\r\nbreak.skops", "line__break.skops"),
+        ("/abs/dir/model.onnx", "model.onnx"),
+        (None, "model"),
+        ("", "model"),
+    ],
+)
+def test_upload_names_fit_the_file_system(raw: str | None, expected: str) -> None:
+    from shipyard.fs.paths import upload_name
+
+    name = upload_name(raw)
+    assert name == expected
+    assert len(name.encode("utf-8")) <= 255
+
+
+@pytest.mark.parametrize("raw", ["..", "..\\evil", "%2e%2e", "%252e%252e%252f", "a\x00b", "~"])
+def test_upload_names_that_could_escape_are_refused(raw: str) -> None:
+    from shipyard.errors import PathEscape
+    from shipyard.fs.paths import upload_name
+
+    with pytest.raises(PathEscape):
+        upload_name(raw)
+
+
+def test_binary_bytes_tensors_over_the_row_cap_are_refused_before_reading() -> None:
+    count = 2_000_000
+    data = b"\0\0\0\0" * count
+    head = json.dumps(
+        {
+            "inputs": [
+                {"name": "text", "shape": [count], "datatype": "BYTES", "parameters": {"binary_data_size": len(data)}}
+            ]
+        }
+    ).encode()
+    t0 = time.perf_counter()
+    with pytest.raises(TooManyRows):
+        decode_infer_request(head + data, content_type=None, header_length=len(head), signature=TEXT, max_rows=MAX_ROWS)
+    assert time.perf_counter() - t0 < 0.1

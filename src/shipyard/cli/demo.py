@@ -97,6 +97,7 @@ def demo(demo_home: Path | None, keep: bool) -> None:
 def _run(out: Console, home: Path) -> int:
     from shipyard.bootstrap import open_services
     from shipyard.config import Settings
+    from shipyard.governance.keys import make_grants
     from shipyard.sdk.local import register_with
 
     out.print(Rule("[bold]Shipyard demo[/bold]"))
@@ -132,7 +133,13 @@ def _run(out: Console, home: Path) -> int:
             )
         first, second = versions
         services.store.set_alias(MODEL, ALIAS, first.version)
-        out.print(f"{MODEL}@{ALIAS} → {first.version}\n")
+        out.print(f"{MODEL}@{ALIAS} → {first.version}")
+        # The server answers nothing but health without a key: the demo makes one of its own,
+        # narrowed to what it does (predict, and move the alias) on its one model.
+        record, api_key = services.keys.create(
+            "demo", make_grants(["predictor", "deployer"], models=(MODEL,)), created_by="user:demo"
+        )
+        out.print(f"API key {record.id} (roles predictor + deployer on {MODEL!r} only; shown once, then hashed)\n")
     finally:
         services.close()
 
@@ -142,11 +149,11 @@ def _run(out: Console, home: Path) -> int:
         took = server.wait_ready()
         out.print(f"listening on {server.url}, ready in {took:.1f} s")
         sample = x_test.iloc[:SHOWN_ROWS]
-        _three_protocols(out, server.url, sample, list(y_test.iloc[:SHOWN_ROWS]), labels)
+        _three_protocols(out, server.url, api_key, sample, list(y_test.iloc[:SHOWN_ROWS]), labels)
 
         out.print(Rule(f"4 · move {ALIAS} from {first.version} to {second.version} under load", align="left"))
         out.print(f"{WORKERS} client threads for {LOAD_SECONDS:.0f} s; the alias moves at {SWITCH_AFTER:.1f} s")
-        load = _roll_out(server.url, sample, second.version)
+        load = _roll_out(server.url, api_key, sample, second.version)
         _show_load(out, load, first.version, second.version)
     except BaseException:
         server.stop()
@@ -171,16 +178,17 @@ def _run(out: Console, home: Path) -> int:
     return 0
 
 
-def _three_protocols(out: Console, url: str, sample: Any, truth: list[int], labels: list[str]) -> None:
+def _three_protocols(out: Console, url: str, api_key: str, sample: Any, truth: list[int], labels: list[str]) -> None:
     import httpx
 
     from shipyard.sdk.client import Client
     from shipyard.sdk.payloads import split_table
 
-    with Client(url) as client:
+    with Client(url, api_key=api_key) as client:
         v2 = client.predict(MODEL, sample)["predict"].tolist()
     records = [{str(k): float(v) for k, v in row.items()} for row in sample.to_dict(orient="records")]
-    with httpx.Client(base_url=url, timeout=10.0) as http:
+    auth = {"Authorization": f"Bearer {api_key}"}
+    with httpx.Client(base_url=url, timeout=10.0, headers=auth) as http:
         v1_response = http.post(f"/v1/models/{MODEL}:predict", json={"instances": records})
         v1_response.raise_for_status()
         v1 = v1_response.json()["predictions"]
@@ -204,18 +212,19 @@ def _three_protocols(out: Console, url: str, sample: Any, truth: list[int], labe
     )
 
 
-def _roll_out(url: str, sample: Any, to_version: int) -> LoadResult:
+def _roll_out(url: str, api_key: str, sample: Any, to_version: int) -> LoadResult:
     from shipyard.sdk.client import Client
     from shipyard.sdk.payloads import v2_request
 
     def move_alias() -> None:
-        with Client(url, timeout=10.0) as client:
+        with Client(url, api_key=api_key, timeout=10.0) as client:
             client.set_alias(MODEL, ALIAS, to_version)
 
     return run_load(
         url,
         f"/v2/models/{MODEL}/infer",
         v2_request(sample.iloc[:1]),
+        headers={"Authorization": f"Bearer {api_key}"},
         workers=WORKERS,
         seconds=LOAD_SECONDS,
         switch_after=SWITCH_AFTER,

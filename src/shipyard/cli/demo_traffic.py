@@ -128,6 +128,7 @@ def run_load(
     path: str,
     body: dict[str, Any],
     *,
+    headers: dict[str, str] | None = None,
     workers: int,
     seconds: float,
     switch_after: float,
@@ -142,7 +143,7 @@ def run_load(
 
     def worker() -> None:
         answers: list[Answer] = []
-        with httpx.Client(base_url=url, timeout=10.0) as http:
+        with httpx.Client(base_url=url, timeout=10.0, headers=headers) as http:
             while (sent := time.monotonic()) < deadline:
                 try:
                     response = http.post(path, json=body)

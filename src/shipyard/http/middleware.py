@@ -165,6 +165,7 @@ class EdgeMiddleware:
         self.open_metrics = settings.open_metrics
         hosts = parse_patterns(settings.allowed_hosts) or default_allowed_hosts(settings)
         self.hosts = HostPolicy(hosts)
+        self._host_verdicts: dict[tuple[object, ...], bool] = {}
         self.cors_origins = frozenset(o.rstrip("/") for o in parse_patterns(settings.cors_origins))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -172,7 +173,7 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         t0 = time.perf_counter()
-        headers = {k.lower(): v for k, v in scope["headers"]}
+        headers = dict(scope["headers"])  # ASGI servers give header names in lower case
         request_id = request_id_from(_header(headers, REQUEST_ID_HEADER))
         rid = request_id.encode()
         state = scope.setdefault("state", {})
@@ -204,7 +205,7 @@ class EdgeMiddleware:
         source = (scope.get("client") or ("", 0))[0]
         try:
             host = headers.get(b"host")
-            if host is not None and not self.hosts.allows(host.decode("latin-1"), scope.get("server")):
+            if host is not None and not self._host_allowed(host, scope.get("server")):
                 raise MisdirectedRequest(
                     "this server does not answer for that Host",
                     hint="add it to the allowed_hosts setting if it is one of this server's names",
@@ -270,6 +271,16 @@ class EdgeMiddleware:
                         }
                     },
                 )
+
+    def _host_allowed(self, host: bytes, server: tuple[str, int] | None) -> bool:
+        key = (host, *server) if server else (host,)
+        verdict = self._host_verdicts.get(key)
+        if verdict is None:
+            verdict = self.hosts.allows(host.decode("latin-1"), (server[0], server[1]) if server else None)
+            if len(self._host_verdicts) >= 1024:
+                self._host_verdicts.clear()
+            self._host_verdicts[key] = verdict
+        return verdict
 
     def _authorize(self, spec: RouteSpec, params: dict[str, str], caller: Caller) -> None:
         scope = spec.scope

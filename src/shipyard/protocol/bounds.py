@@ -103,6 +103,25 @@ def check_json_values(body: bytes | memoryview, signature: Signature | None, *, 
     )
 
 
+def check_declared_elements(tensors: Any, signature: Signature | None, *, max_rows: int | None) -> None:
+    """``TooManyRows`` when the shapes binary tensors declare hold more elements in all than
+    a request to ``signature`` may, before any of their data is read (BYTES elements are
+    read one by one, so a tiny-element tensor could otherwise mean millions of steps)."""
+    budget = value_budget(signature, max_rows) if max_rows is not None else None
+    if budget is None or not isinstance(tensors, list):
+        return
+    total = 0
+    for tensor in tensors:
+        shape = tensor.get("shape") if isinstance(tensor, dict) else None
+        if isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape):
+            total += math.prod(shape)
+    if total > budget:
+        raise TooManyRows(
+            f"the request declares {total} values; with at most {max_rows} rows this model takes at most {budget}",
+            hint="send fewer rows per request",
+        )
+
+
 def check_csv(body: bytes, signature: Signature | None, *, max_rows: int | None) -> None:
     """``TooManyRows`` when the CSV ``body`` holds more than ``max_rows`` data lines, or more
     cells than a request to ``signature`` may, counted without parsing it."""

@@ -113,6 +113,8 @@ def decode_infer_request(
     raw_inputs = obj.get("inputs")
     if not isinstance(raw_inputs, list) or not raw_inputs:
         raise MalformedRequest("the inference request needs a non-empty 'inputs' array")
+    if binary is not None:
+        bounds.check_declared_elements(raw_inputs, signature, max_rows=max_rows)
     items: list[RawInput] = []
     seen: set[str] = set()
     offset = 0
