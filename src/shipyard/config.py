@@ -74,7 +74,6 @@ class Settings(BaseModel):
     """Which form of a version serves: ``auto`` (its verified compiled form when it has one),
     ``native`` or ``compiled`` (refuses versions without a verified compiled form)."""
 
-
     # -- access (docs/security.md) ---------------------------------------------------------
     open_inference: str = ""
     """Model-name patterns (``*`` or ``iris,fraud-*``) whose inference, readiness and metadata

@@ -133,13 +133,21 @@ def onnx_with_external_data(path: Path, location: str) -> Path:
 
 
 def snapshot_tree(root: Path, *, ignore: tuple[str, ...] = (".log",)) -> dict[str, tuple[int, int]]:
-    """Every regular file under ``root`` (relative path → size, mtime ns), logs left out.
+    """Every file (relative path: size, mtime ns) and directory (path: -1, 0) under ``root``,
+    logs left out, so a leftover temporary directory counts as a change too.
 
-    SQLite's WAL and shared-memory files change on reads too, so the registry database is
-    compared by its content through the store instead (see the callers)."""
+    SQLite's WAL and shared-memory files change on reads, so the registry database is
+    compared through the API or the store instead (see the callers)."""
     out: dict[str, tuple[int, int]] = {}
     for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.name.endswith(ignore) and "registry.db" not in path.name:
+        if path.name.endswith(ignore) or "registry.db" in path.name:
+            continue
+        relative = path.relative_to(root).as_posix()
+        if path.is_dir():
+            # The scratch root itself is made on first use; what is left inside it counts.
+            if relative != "tmp":
+                out[relative] = (-1, 0)
+        elif path.is_file():
             stat = path.stat()
-            out[path.relative_to(root).as_posix()] = (stat.st_size, stat.st_mtime_ns)
+            out[relative] = (stat.st_size, stat.st_mtime_ns)
     return out

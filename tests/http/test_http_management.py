@@ -43,6 +43,7 @@ def test_upload_download_and_alias(server, classification_data) -> None:
         files={"artifact": ("model.skops", buf.getvalue()), "sample": ("sample.json", sample.encode())},
         data={"metadata": json.dumps({"description": "by upload", "metrics": {"auc": 0.8}})},
         headers=server.auth_headers,
+        timeout=60,  # the server's first registration imports the compile stack
     )
     assert response.status_code == 201, response.text
     version = response.json()

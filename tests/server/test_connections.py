@@ -3,6 +3,7 @@ per-connection request cap, against a real server process."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import time
@@ -166,18 +167,17 @@ def test_connection_limit_answers_503(home: Path, limit: int) -> None:
 def test_a_steady_body_outlasts_the_body_timeout_a_trickle_does_not(home: Path) -> None:
     with LiveServer(home, [], settings={"body_timeout_seconds": "1"}) as server:
         size = 600_000
-        steady = _connect(server.port, b"POST /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n" % size)
-        trickle = _connect(server.port, b"POST /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n\r\n")
+        post = b"POST /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n"
+        steady = _connect(server.port, post % size)
+        trickle = _connect(server.port, post % 1000)
         try:
             sent = 0
             started = time.monotonic()
             while sent < size:  # about 200 KB/s for 3 s, over three 1 s windows
                 steady.sendall(b"x" * 20_000)
                 sent += 20_000
-                try:
+                with contextlib.suppress(OSError):
                     trickle.sendall(b"y")
-                except OSError:
-                    pass
                 time.sleep(0.1)
             assert time.monotonic() - started > 2
             steady.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")

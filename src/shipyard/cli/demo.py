@@ -149,7 +149,9 @@ def _run(out: Console, home: Path) -> int:
         took = server.wait_ready()
         out.print(f"listening on {server.url}, ready in {took:.1f} s")
         sample = x_test.iloc[:SHOWN_ROWS]
-        _three_protocols(out, server.url, api_key, sample, list(y_test.iloc[:SHOWN_ROWS]), labels)
+        _three_protocols(
+            out, server.url, api_key=api_key, sample=sample, truth=list(y_test.iloc[:SHOWN_ROWS]), labels=labels
+        )
 
         out.print(Rule(f"4 · move {ALIAS} from {first.version} to {second.version} under load", align="left"))
         out.print(f"{WORKERS} client threads for {LOAD_SECONDS:.0f} s; the alias moves at {SWITCH_AFTER:.1f} s")
@@ -178,7 +180,7 @@ def _run(out: Console, home: Path) -> int:
     return 0
 
 
-def _three_protocols(out: Console, url: str, api_key: str, sample: Any, truth: list[int], labels: list[str]) -> None:
+def _three_protocols(out: Console, url: str, *, api_key: str, sample: Any, truth: list[int], labels: list[str]) -> None:
     import httpx
 
     from shipyard.sdk.client import Client

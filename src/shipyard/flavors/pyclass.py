@@ -29,7 +29,7 @@ from shipyard.errors import ModelLoadError, UnsafeFormat, UnsupportedFormat
 from shipyard.flavors import pyclass_package as package_format
 from shipyard.flavors.base import Flavor, LoadOptions, SavedModel
 from shipyard.flavors.python_object import DEFAULT_OUTPUTS, PythonObjectModel
-from shipyard.fs.archives import safe_extract
+from shipyard.fs.archives import DEFAULT_MAX_MEMBERS, declared_members, open_zip, safe_extract
 from shipyard.fs.scratch import temporary_directory
 from shipyard.schema.signature import FieldSpec
 
@@ -47,6 +47,9 @@ class PyClassFlavor(Flavor):
 
     def sniff(self, head: bytes, path: Path) -> bool:
         if not head.startswith(b"PK\x03\x04"):
+            return False
+        declared = declared_members(path)
+        if declared is not None and declared > DEFAULT_MAX_MEMBERS:
             return False
         try:
             with zipfile.ZipFile(path) as zf:
@@ -94,7 +97,8 @@ class PyClassFlavor(Flavor):
                 hint="re-register with --trust-code only if you trust its source",
             )
         try:
-            with zipfile.ZipFile(path) as zf:
+            # Bounds first (count, sizes, ratio): the manifest is read into memory.
+            with open_zip(path) as zf:
                 manifest = package_format.read_manifest(zf)
         except zipfile.BadZipFile as exc:
             raise UnsupportedFormat(f"{path.name} is not a model package: {exc}") from exc

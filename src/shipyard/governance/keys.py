@@ -99,7 +99,7 @@ def parse_token(token: str) -> ParsedKey:
     key_id, sep2, secret = rest.partition("_")
     if prefix != PREFIX or not sep1 or not sep2:
         raise Unauthenticated("malformed API key: expected shp_<id>_<secret>")
-    if not _ID.match(key_id) or not _SECRET.match(secret):
+    if not _ID.fullmatch(key_id) or not _SECRET.fullmatch(secret):
         raise Unauthenticated("malformed API key: wrong length or characters (truncated?)")
     return ParsedKey(key_id, secret)
 
@@ -135,7 +135,7 @@ def make_grants(roles: Iterable[str], models: Iterable[str] = (ANY_MODEL,)) -> t
 
 def check_pattern(pattern: str) -> str:
     """A model-name glob: letters, digits, ``_.-`` and glob characters only."""
-    if not _PATTERN_CHARS.match(pattern):
+    if not _PATTERN_CHARS.fullmatch(pattern):
         raise InvalidRequest(
             f"invalid model pattern {pattern[:40]!r}",
             hint="use model names or globs like 'iris' or 'fraud-*' (no spaces or control characters)",
@@ -156,7 +156,7 @@ def parse_duration(text: str) -> timedelta | None:
     """``30d``, ``12h``, ``90m`` → a timedelta; ``never`` → None."""
     if text == "never":
         return None
-    match = _DURATION.match(text)
+    match = _DURATION.fullmatch(text)
     if not match or int(match.group(1)) == 0:
         raise InvalidRequest(f"invalid duration {text[:20]!r}", hint="use e.g. 30d, 12h, 90m or never")
     amount, unit = int(match.group(1)), match.group(2)

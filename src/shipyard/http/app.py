@@ -22,13 +22,13 @@ from shipyard.config import Settings
 from shipyard.errors import ConfigError, ShipyardError
 from shipyard.http.errors import http_error, shipyard_error, unhandled_error
 from shipyard.http.fastlane import InferenceFastLane
-from shipyard.http.middleware import EdgeMiddleware, Identifier
+from shipyard.http.middleware import EdgeMiddleware
 from shipyard.http.openapi import openapi_document
 from shipyard.http.routes import TABLE
 from shipyard.http.state import AppState
 from shipyard.monitoring.metrics import ServingMetrics
 from shipyard.registry.refs import ModelRef
-from shipyard.serving.access import KeyAccess
+from shipyard.serving.access import AccessPolicy, KeyAccess
 from shipyard.serving.dataplane import DataPlane
 from shipyard.serving.manager import ModelManager
 from shipyard.serving.ratelimit import NoLimits, limiter_from_settings
@@ -74,7 +74,7 @@ def check_bind(settings: Settings, *, warn: bool = True) -> None:
         )
 
 
-def create_app(services: Services, refs: Sequence[ModelRef], *, access: Identifier | None = None) -> Starlette:
+def create_app(services: Services, refs: Sequence[ModelRef], *, access: AccessPolicy | None = None) -> Starlette:
     """An app serving ``refs`` from ``services``; models load in the lifespan start-up."""
     settings = services.settings
     check_bind(settings)

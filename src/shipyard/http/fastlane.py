@@ -24,7 +24,7 @@ class InferenceFastLane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            spec: RouteSpec | None = scope["state"].get("route")
+            spec: RouteSpec | None = scope.get("state", {}).get("route")
             if spec is not None and spec.fast:
                 try:
                     response = await spec.endpoint(Request(scope, receive))

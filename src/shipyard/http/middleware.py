@@ -47,6 +47,7 @@ from shipyard.http.errors import error_response
 from shipyard.http.routes import OPEN, SMALL_BODY_BYTES, RouteSpec, RouteTable
 from shipyard.logs import ACCESS_LOGGER
 from shipyard.monitoring.metrics import ServingMetrics
+from shipyard.serving.access import AccessPolicy
 
 logger = logging.getLogger(__name__)
 access_logger = logging.getLogger(ACCESS_LOGGER)
@@ -64,13 +65,6 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 NO_STORE: tuple[tuple[bytes, bytes], ...] = ((b"cache-control", b"no-store"),)
 CORS_ALLOW_HEADERS = "authorization, content-type, x-request-id, inference-header-content-length"
 CORS_EXPOSE_HEADERS = b"x-request-id, x-shipyard-model-version, inference-header-content-length, retry-after"
-
-
-class Identifier(Protocol):
-    async def identify(self, authorization: str | None, *, source: str) -> Caller:
-        """The caller an ``Authorization`` header names (None: anonymous); raises
-        ``Unauthenticated`` for a bad, revoked or expired key."""
-        ...
 
 
 class Limiter(Protocol):
@@ -138,7 +132,7 @@ class EdgeMiddleware:
         *,
         table: RouteTable,
         settings: Settings,
-        access: Identifier,
+        access: AccessPolicy,
         metrics: ServingMetrics,
         default_model: Callable[[], str | None] = lambda: None,
         limiter: Limiter | None = None,

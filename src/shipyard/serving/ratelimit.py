@@ -137,7 +137,7 @@ def parse_rate_limits(spec: str) -> dict[str, Quota]:
 
 
 def _parse_entry(entry: str) -> Quota:
-    match = _ENTRY.match(entry)
+    match = _ENTRY.fullmatch(entry)
     if match is None:
         raise ConfigError(
             f"rate_limits entry {entry[:100]!r} is not WHO=N/PERIOD",
@@ -145,7 +145,7 @@ def _parse_entry(entry: str) -> Quota:
         )
     who, count, unit = match.groups()
     if who.startswith("key:"):
-        if not _KEY_ID.match(who[4:]):
+        if not _KEY_ID.fullmatch(who[4:]):
             raise ConfigError(
                 f"rate_limits entry {entry[:100]!r}: {who[:80]!r} is not key:ID with a key's 12-hex id",
                 hint="`shipyard keys list` shows the ids",
