@@ -5,6 +5,7 @@ scope. Health, and only health, is open."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def keys(home: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def server(home: Path, keys: dict[str, str]) -> Iterator[LiveServer]:
-    with LiveServer(home, ["a1", "b1"]) as srv:
+    with LiveServer(home, ["a1", "b1"], settings={"key_cache_seconds": "0.5"}) as srv:
         yield srv
 
 
@@ -125,10 +126,15 @@ def test_lists_show_only_what_the_key_may_read(server: LiveServer, keys: dict[st
 def test_denials_reach_the_audit_trail(server: LiveServer, keys: dict[str, str]) -> None:
     httpx.get(server.url + "/api/models/b1", headers=bearer(keys["viewer:a*"]))
     httpx.get(server.url + "/api/models/b1", headers=bearer(keys["revoked"]))
-    entries = httpx.get(server.url + "/api/audit", params={"limit": "1000"}, headers=bearer(keys["auditor:*"])).json()[
-        "entries"
-    ]
-    denied = [e for e in entries if e["outcome"] == "denied"]
+    deadline = time.monotonic() + 5  # denials are written in the background
+    while True:
+        entries = httpx.get(
+            server.url + "/api/audit", params={"limit": "1000"}, headers=bearer(keys["auditor:*"])
+        ).json()["entries"]
+        denied = [e for e in entries if e["outcome"] == "denied"]
+        if {"auth.denied", "access.denied"} <= {e["action"] for e in denied} or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert {"auth.denied", "access.denied"} <= {e["action"] for e in denied}, denied
     assert all(keys["revoked"] not in str(e) for e in entries)
 
@@ -149,5 +155,9 @@ def test_keys_over_http(server: LiveServer, keys: dict[str, str]) -> None:
     revoked = httpx.delete(server.url + f"/api/keys/{created.json()['id']}", headers=admin)
     assert revoked.status_code == 200 and revoked.json()["state"] == "revoked"
     assert httpx.delete(server.url + f"/api/keys/{created.json()['id']}", headers=admin).status_code == 409
+    # Within key_cache_seconds (0.5 s here) the revoked key no longer works.
+    time.sleep(0.6)
+    refused = httpx.post(server.url + "/v2/models/a1/infer", json=body, headers=bearer(token))
+    assert refused.status_code == 401, refused.text
     verify = httpx.get(server.url + "/api/audit/verify", headers=bearer(keys["auditor:*"])).json()
     assert verify["ok"] is True

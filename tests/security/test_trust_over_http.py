@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import time
 from pathlib import Path
 
 import httpx
@@ -45,6 +46,17 @@ def upload(server: LiveServer, token: str, metadata: dict[str, object], name: st
     )
 
 
+def wait_for_entry(server: LiveServer, action: str, timeout: float = 5.0) -> dict[str, object] | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        entries = httpx.get(server.url + "/api/audit", params={"limit": "1000"}, headers=server.auth_headers).json()
+        found = [e for e in entries["entries"] if e["action"] == action]
+        if found:
+            return found[-1]  # type: ignore[no-any-return]
+        time.sleep(0.1)
+    return None
+
+
 @pytest.fixture
 def home(tmp_path: Path) -> Path:
     home = tmp_path / "home"
@@ -75,6 +87,8 @@ def test_trust_needs_the_admin_scope_and_the_setting(home: Path) -> None:
             assert "trust.admin" not in refused.json()["error"]
         assert blobs(home) == before
         assert version_count(home, "pickled") == 0
+        # The refusals are in the audit trail (written in the background: wait a moment).
+        assert wait_for_entry(server, "trust.denied")
         # Asking for no trust is no trust decision: the pickle is refused for what it is.
         plain = upload(server, publisher, {"trust_pickle": False})
         assert plain.status_code == 422, plain.text

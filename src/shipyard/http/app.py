@@ -22,7 +22,7 @@ from shipyard.config import Settings
 from shipyard.errors import ConfigError, ShipyardError
 from shipyard.http.errors import http_error, shipyard_error, unhandled_error
 from shipyard.http.fastlane import InferenceFastLane
-from shipyard.http.middleware import EdgeMiddleware
+from shipyard.http.middleware import EdgeMiddleware, decision_seconds
 from shipyard.http.openapi import openapi_document
 from shipyard.http.routes import TABLE
 from shipyard.http.state import AppState
@@ -115,7 +115,10 @@ def create_app(services: Services, refs: Sequence[ModelRef], *, access: AccessPo
                 EdgeMiddleware,
                 table=TABLE,
                 settings=settings,
-                access=access or KeyAccess(services.keys, cache_seconds=settings.key_cache_seconds),
+                # The edge remembers decisions for decision_seconds; together they stay
+                # within key_cache_seconds (a revocation takes effect within it).
+                access=access
+                or KeyAccess(services.keys, cache_seconds=settings.key_cache_seconds - decision_seconds(settings)),
                 metrics=metrics,
                 default_model=default_model,
                 limiter=None if isinstance(limiter, NoLimits) else limiter,

@@ -114,7 +114,18 @@ async def register(request: Request) -> Response:
         if extra:
             raise MalformedRequest(f"unexpected metadata fields: {', '.join(sorted(extra))[:200]}")
         options = _register_options(metadata)
-        _check_trust(options, caller, http_trust_uploads=state.services.settings.http_trust_uploads)
+        try:
+            _check_trust(options, caller, http_trust_uploads=state.services.settings.http_trust_uploads)
+        except Forbidden as exc:
+            state.services.audit.denied(
+                actor=caller.subject,
+                source=caller.source or "unknown",
+                action="trust.denied",
+                resource=name,
+                reason=exc.code,
+                details={"message": exc.message},
+            )
+            raise
         sample_part = form.get("sample")
         sample = await _sample(sample_part) if sample_part is not None else None
         filename = upload_name(artifact.filename)

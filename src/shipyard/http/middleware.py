@@ -56,6 +56,7 @@ REQUEST_ID_HEADER = b"x-request-id"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 KEY_QUERY_NAMES = frozenset({"api_key", "apikey", "api-key", "key", "token", "access_token", "auth", "authorization"})
 
+MAX_DECISIONS = 10_000
 SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
@@ -75,6 +76,11 @@ class DeniedRecorder(Protocol):
     def denied(
         self, *, actor: str, source: str, action: str, resource: str, reason: str, details: dict[str, str] | None = None
     ) -> None: ...
+
+
+def decision_seconds(settings: Settings) -> float:
+    """How long the edge remembers a key's successful check (see ``key_cache_seconds``)."""
+    return min(0.25, settings.key_cache_seconds / 4)
 
 
 def route_group(path: str) -> str:
@@ -160,6 +166,8 @@ class EdgeMiddleware:
         hosts = parse_patterns(settings.allowed_hosts) or default_allowed_hosts(settings)
         self.hosts = HostPolicy(hosts)
         self._host_verdicts: dict[tuple[object, ...], bool] = {}
+        self.decision_seconds = decision_seconds(settings)
+        self._decisions: dict[tuple[bytes | None, str, str, str], tuple[float, Caller]] = {}
         self.cors_origins = frozenset(o.rstrip("/") for o in parse_patterns(settings.cors_origins))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -220,11 +228,7 @@ class EdgeMiddleware:
             scope["path_params"] = params
             state["route"] = spec
             if spec.scope != OPEN:
-                authorization = headers.get(b"authorization")
-                caller = await self.access.identify(
-                    authorization.decode("latin-1") if authorization is not None else None, source=source
-                )
-                self._authorize(spec, params, caller)
+                caller = await self._check_caller(spec, params, headers.get(b"authorization"), source)
             state["caller"] = caller
             state["authorized"] = True
             limit = self.limits[spec.body]
@@ -265,6 +269,29 @@ class EdgeMiddleware:
                         }
                     },
                 )
+
+    async def _check_caller(
+        self, spec: RouteSpec, params: dict[str, str], authorization: bytes | None, source: str
+    ) -> Caller:
+        """Identify the caller and check the route's scope. A key's successful checks are
+        remembered for ``decision_seconds`` (a fraction of ``key_cache_seconds``; KeyAccess
+        keeps records for the rest, so a revocation still takes effect within
+        ``key_cache_seconds``), so the hot path costs one dictionary lookup."""
+        cacheable = authorization is not None and (spec.model_param is not None or spec.target != "model")
+        if cacheable:
+            key = (authorization, source, spec.operation_id, params.get(spec.model_param or "", ""))
+            hit = self._decisions.get(key)
+            if hit is not None and hit[0] > time.monotonic():
+                return hit[1]
+        caller = await self.access.identify(
+            authorization.decode("latin-1") if authorization is not None else None, source=source
+        )
+        self._authorize(spec, params, caller)
+        if cacheable and self.decision_seconds > 0:
+            if len(self._decisions) >= MAX_DECISIONS:
+                self._decisions.clear()
+            self._decisions[key] = (time.monotonic() + self.decision_seconds, caller)
+        return caller
 
     def _host_allowed(self, host: bytes, server: tuple[str, int] | None) -> bool:
         key = (host, *server) if server else (host,)
