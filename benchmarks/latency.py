@@ -9,6 +9,7 @@ resolution), replace wrk's; wrk's stay in the result file.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,12 +34,24 @@ class Hey:
     def applies(self, concurrency: int) -> bool:
         return self.available and concurrency <= MAX_CONCURRENCY
 
-    def run(self, url: str, body: bytes, *, connections: int, duration_s: float = DURATION_S) -> HeyResult:
+    def run(
+        self,
+        url: str,
+        body: bytes,
+        *,
+        connections: int,
+        duration_s: float = DURATION_S,
+        headers: Mapping[str, str] | None = None,
+    ) -> HeyResult:
         with tempfile.NamedTemporaryFile(prefix="bench-body-", suffix=".json") as body_file:
             body_file.write(body)
             body_file.flush()
             argv = ["hey", "-z", f"{duration_s:g}s", "-c", str(connections), "-m", "POST"]
-            argv += ["-T", "application/json", "-D", body_file.name, "-o", "csv", url]
+            argv += ["-T", "application/json", "-D", body_file.name, "-o", "csv"]
+            # hey takes headers on its command line only (no file option).
+            for name, value in (headers or {}).items():
+                argv += ["-H", f"{name}: {value}"]
+            argv.append(url)
             output, _ = run_with_cpu(argv, deadline_s=duration_s + 60)
         return parse_csv(output)
 

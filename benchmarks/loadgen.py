@@ -2,6 +2,8 @@
 
 Both print one `BENCH_JSON {...}` line with the same fields (see post.lua), which becomes a
 `LoadResult`. The generator's own CPU time comes from the kernel's accounting of the child (wait4).
+Extra request headers (Shipyard's API key) go to the child in a private temporary file, one
+`Name: value` a line, so the key is in neither its command line nor its environment.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,14 +58,32 @@ class LoadGenerator:
     def version(self) -> str:
         raise NotImplementedError
 
-    def argv(self, url: str, body_file: Path, connections: int, duration_s: float) -> list[str]:
+    def argv(
+        self, url: str, body_file: Path, connections: int, duration_s: float, headers_file: Path | None
+    ) -> list[str]:
         raise NotImplementedError
 
-    def run(self, url: str, body: bytes, *, connections: int, duration_s: float) -> LoadResult:
-        with tempfile.NamedTemporaryFile(prefix="bench-body-", suffix=".json") as body_file:
+    def run(
+        self,
+        url: str,
+        body: bytes,
+        *,
+        connections: int,
+        duration_s: float,
+        headers: Mapping[str, str] | None = None,
+    ) -> LoadResult:
+        with (
+            tempfile.NamedTemporaryFile(prefix="bench-body-", suffix=".json") as body_file,
+            tempfile.NamedTemporaryFile(prefix="bench-headers-", suffix=".txt") as headers_file,  # mode 0600
+        ):
             body_file.write(body)
             body_file.flush()
-            argv = self.argv(url, Path(body_file.name), connections, duration_s)
+            headers_path = None
+            if headers:
+                headers_file.write(header_lines(headers))
+                headers_file.flush()
+                headers_path = Path(headers_file.name)
+            argv = self.argv(url, Path(body_file.name), connections, duration_s, headers_path)
             output, cpu_s = run_with_cpu(argv, deadline_s=duration_s + self.timeout_s + 30)
         for line in output.splitlines():
             if line.startswith(MARKER):
@@ -88,11 +109,14 @@ class Wrk(LoadGenerator):
         completed = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
         return (completed.stdout + completed.stderr).splitlines()[0].split(" Copyright")[0].strip()
 
-    def argv(self, url: str, body_file: Path, connections: int, duration_s: float) -> list[str]:
+    def argv(
+        self, url: str, body_file: Path, connections: int, duration_s: float, headers_file: Path | None
+    ) -> list[str]:
         timeout = f"{max(1, round(self.timeout_s))}s"
         # wrk takes whole seconds only ("-d1.5s" is refused).
         options = ["-t1", f"-c{connections}", f"-d{max(1, round(duration_s))}s", f"--timeout={timeout}", "--latency"]
-        return ["wrk", *options, "-s", str(LUA_SCRIPT), url, "--", str(body_file)]
+        script_args = [str(body_file), *([str(headers_file)] if headers_file else [])]
+        return ["wrk", *options, "-s", str(LUA_SCRIPT), url, "--", *script_args]
 
 
 class RawLoad(LoadGenerator):
@@ -103,9 +127,23 @@ class RawLoad(LoadGenerator):
     def version(self) -> str:
         return f"benchmarks/rawload.py on Python {sys.version.split()[0]}"
 
-    def argv(self, url: str, body_file: Path, connections: int, duration_s: float) -> list[str]:
+    def argv(
+        self, url: str, body_file: Path, connections: int, duration_s: float, headers_file: Path | None
+    ) -> list[str]:
         options = [f"--connections={connections}", f"--duration={duration_s:g}", f"--timeout={self.timeout_s:g}"]
+        if headers_file:
+            options.append(f"--headers-file={headers_file}")
         return [sys.executable, str(RAW_LOADGEN), url, str(body_file), *options]
+
+
+def header_lines(headers: Mapping[str, str]) -> bytes:
+    """`Name: value` lines for post.lua and rawload.py; refuses what would split a header."""
+    lines = []
+    for name, value in headers.items():
+        if any(c in name + value for c in "\r\n") or ":" in name or not name:
+            raise SetupError(f"bad request header {name!r}")
+        lines.append(f"{name}: {value}\n")
+    return "".join(lines).encode("latin-1")
 
 
 def ensure_debian_tool(binary: str, package: str | None = None) -> bool:

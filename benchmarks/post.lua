@@ -1,5 +1,6 @@
 -- wrk script: POST one fixed JSON body, then print the run's figures as one JSON line.
--- Usage: wrk -t1 -c N -d Ds --latency -s post.lua URL -- BODY_FILE
+-- Usage: wrk -t1 -c N -d Ds --latency -s post.lua URL -- BODY_FILE [HEADERS_FILE]
+-- HEADERS_FILE: extra request headers, one "Name: value" a line (Shipyard's Authorization).
 -- No response() hook on purpose: a Lua call per response would cost wrk CPU it shares with the server.
 
 function init(args)
@@ -8,6 +9,14 @@ function init(args)
    wrk.body = file:read("*a")
    file:close()
    wrk.headers["Content-Type"] = "application/json"
+   if args[2] then
+      for line in io.lines(args[2]) do
+         local name, value = line:match("^([^:]+):%s*(.-)%s*$")
+         if name then
+            wrk.headers[name] = value
+         end
+      end
+   end
 end
 
 function done(summary, latency, requests)

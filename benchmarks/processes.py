@@ -35,9 +35,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def http_status(url: str, *, body: bytes | None = None, timeout: float = 2.0) -> tuple[int, bytes]:
-    """GET (or POST a JSON body to) `url`; (0, b"") when nothing answers."""
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+def http_status(
+    url: str, *, body: bytes | None = None, timeout: float = 2.0, headers: Mapping[str, str] | None = None
+) -> tuple[int, bytes]:
+    """GET (or POST a JSON body to) `url`, with extra `headers` (an API key); (0, b"") when nothing answers."""
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()

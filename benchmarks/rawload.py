@@ -1,6 +1,7 @@
 """Fallback load generator when wrk is unavailable: asyncio + raw HTTP/1.1 keep-alive sockets.
 
-Run as its own process: `python rawload.py URL BODY_FILE --connections N --duration S`. Each
+Run as its own process: `python rawload.py URL BODY_FILE --connections N --duration S
+[--headers-file FILE]` (extra request headers, one `Name: value` a line). Each
 connection sends one request at a time (like wrk) and the run prints the same `BENCH_JSON` line as
 post.lua. Lighter than an HTTP client library, but still Python: at high rates it needs more CPU
 than wrk, which the report shows as load-generator CPU.
@@ -14,18 +15,32 @@ import contextlib
 import json
 import time
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 
-def build_request(url: str, body: bytes) -> tuple[str, int, bytes]:
+def build_request(url: str, body: bytes, headers: Mapping[str, str] | None = None) -> tuple[str, int, bytes]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     head = (
         f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        f"Content-Type: application/json\r\n{extra}Content-Length: {len(body)}\r\n\r\n"
     )
-    return host, port, head.encode() + body
+    return host, port, head.encode("latin-1") + body
+
+
+def read_headers(path: Path | None) -> dict[str, str]:
+    """`Name: value` lines (as loadgen.header_lines writes them)."""
+    if path is None:
+        return {}
+    headers = {}
+    for line in path.read_text(encoding="latin-1").splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.strip():
+            headers[name.strip()] = value.strip()
+    return headers
 
 
 async def read_response(reader: asyncio.StreamReader) -> int:
@@ -91,8 +106,15 @@ def percentile(sorted_values: list[float], pct: float) -> float:
     return sorted_values[index]
 
 
-async def main(url: str, body: bytes, connections: int, duration: float, request_timeout: float) -> dict[str, object]:
-    host, port, request = build_request(url, body)
+async def main(
+    url: str,
+    body: bytes,
+    connections: int,
+    duration: float,
+    request_timeout: float,
+    headers: Mapping[str, str] | None = None,
+) -> dict[str, object]:
+    host, port, request = build_request(url, body, headers)
     latencies: list[float] = []
     errors: Counter[str] = Counter()
     started = time.perf_counter()
@@ -122,10 +144,12 @@ if __name__ == "__main__":
     parser.add_argument("--connections", type=int, default=1)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("--headers-file", type=Path, default=None, help="extra headers, one 'Name: value' a line")
     args = parser.parse_args()
     try:
         from uvloop import run
     except ImportError:
         run = asyncio.run
-    result = run(main(args.url, args.body_file.read_bytes(), args.connections, args.duration, args.timeout))
+    headers = read_headers(args.headers_file)
+    result = run(main(args.url, args.body_file.read_bytes(), args.connections, args.duration, args.timeout, headers))
     print("BENCH_JSON " + json.dumps(result), flush=True)

@@ -134,8 +134,9 @@ def smoke_check(peer: Peer, model: BenchModel, rows: list[list[float]]) -> str:
 
     Returns the start of the answer, kept in the result file: servers differ in what they send back.
     """
-    url = peer.endpoint(model).url
-    status, body = http_status(url, body=peer.body(rows), timeout=30)
+    endpoint = peer.endpoint(model)
+    url = endpoint.url
+    status, body = http_status(url, body=peer.body(rows), timeout=30, headers=endpoint.headers)
     if status != 200:
         raise SetupError(f"{peer.title} answered {status} to {len(rows)} row(s) at {url}: {body[:200]!r}")
     return body[:300].decode(errors="replace")
@@ -213,12 +214,14 @@ def measure_server(
 ) -> report.Sample:
     endpoint = peer.endpoint(model)
     cpu_before = endpoint.process.cpu_seconds()
-    result = gen.run(endpoint.url, peer.body(rows), connections=concurrency, duration_s=duration)
+    result = gen.run(
+        endpoint.url, peer.body(rows), connections=concurrency, duration_s=duration, headers=endpoint.headers
+    )
     server_cpu = endpoint.process.cpu_seconds() - cpu_before
     latency = {"p50": result.latency_ms["p50"], "p99": result.latency_ms["p99"]}
     source, loadgen_latency = None, None
     if repeat >= 0 and hey is not None and peer.cross_check_latency and hey.applies(concurrency):
-        checked = hey.run(endpoint.url, peer.body(rows), connections=concurrency)
+        checked = hey.run(endpoint.url, peer.body(rows), connections=concurrency, headers=endpoint.headers)
         if checked.requests and not checked.non_2xx:
             source, loadgen_latency = "hey", latency
             latency = {"p50": checked.p50_ms, "p99": checked.p99_ms}

@@ -7,7 +7,8 @@ payload format. Its `key` is what `--servers` takes; its `title` names the setti
 from __future__ import annotations
 
 import subprocess
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ READY_DEADLINE_S = 180.0
 class Endpoint:
     url: str
     process: ServerProcess  # the process group whose CPU is charged to this model's requests
+    headers: Mapping[str, str] = field(default_factory=dict)  # extra request headers (Shipyard: its API key)
 
 
 class Peer:

@@ -1,7 +1,9 @@
 """`shipyard serve`: every model in one server, from the project venv (the one running this script).
 
 Configurations: the default (request batching on), batching off (`SHIPYARD_BATCHING=false`) and two
-worker processes (`--workers 2`).
+worker processes (`--workers 2`). Every configuration is measured as users call it: with an API key
+(role predictor, every model) made in its own SHIPYARD_HOME at set-up and sent as
+`Authorization: Bearer shp_...` on every request; no route is opened to anonymous callers.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 import environment
 import numpy as np
 from models import BenchModel, v2_body
-from processes import HOST, free_port
+from processes import HOST, SetupError, free_port
 
 from peers.base import SCRIPTS, Endpoint, Peer, run_step
 
@@ -34,6 +36,7 @@ class Shipyard(Peer):
     venv_name = "bench"  # the project venv, which runs this script too
     env_settings: dict[str, str] = {}
     fixed_workers: int | None = None
+    token: str | None = None  # the API key made at set-up; sent on every request
 
     @property
     def cli(self) -> Path:
@@ -42,7 +45,8 @@ class Shipyard(Peer):
     @property
     def settings(self) -> dict[str, Any]:
         workers = self.fixed_workers or self.workers
-        return {**self.env_settings, **({"--workers": workers} if workers else {})}
+        auth = {"auth": "API key (Authorization: Bearer, role predictor, models '*')"}
+        return {**self.env_settings, **({"--workers": workers} if workers else {}), **auth}
 
     def env(self) -> dict[str, str]:
         return {**os.environ, "SHIPYARD_HOME": str(self.workdir / "home"), **self.env_settings}
@@ -66,28 +70,30 @@ class Shipyard(Peer):
         for model in models:
             saved = model.onnx_to(self.workdir / f"{model.name}.onnx") if model.is_onnx else None
             specs.append(f"{model.name}={saved or model.pickle_to(self.workdir / f'{model.name}.pkl')}")
-        argv = [sys.executable, str(SCRIPTS / "shipyard_register.py"), str(data), *specs]
+        key_file = self.workdir / "api-key"
+        argv = [sys.executable, str(SCRIPTS / "shipyard_register.py"), str(data), str(key_file), *specs]
         run_step(
-            "registering the models with shipyard",
+            "registering the models with shipyard and making an API key",
             argv,
             env=self.env(),
             timeout_s=300,
             log=self.workdir / "register.log",
         )
+        self.token = key_file.read_text().strip()
 
     def start(self, models: list[BenchModel]) -> None:
+        if self.token is None:
+            raise SetupError(f"{self.title}: no API key (setup did not run)")
         port = free_port()
         argv = [str(self.cli), "serve", *(model.name for model in models), "--host", HOST, "--port", str(port)]
-        if _has_setting("open_inference"):
-            # The peers take no credentials: open inference (loopback only) keeps the comparison
-            # like for like; the request still passes every check at the edge.
-            argv += ["--open-inference", "*"]
         workers = self.fixed_workers or self.workers
         if workers:
             argv += ["--workers", str(workers)]
-        process = self._launch(self.key, argv, self.env(), "/v2/health/ready", port)
+        process = self._launch(self.key, argv, self.env(), "/v2/health/ready", port)  # health: no key needed
+        headers = {"Authorization": f"Bearer {self.token}"}
         for model in models:
-            self._endpoints[model.key] = Endpoint(f"http://{HOST}:{port}/v2/models/{model.name}/infer", process)
+            url = f"http://{HOST}:{port}/v2/models/{model.name}/infer"
+            self._endpoints[model.key] = Endpoint(url, process, headers)
 
     def body(self, rows: list[list[float]]) -> bytes:
         return v2_body(rows)

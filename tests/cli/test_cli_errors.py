@@ -93,3 +93,11 @@ def test_usage_errors_keep_clicks_exit_code(shipyard: Shipyard) -> None:
 
 def test_serve_unknown_model_fails_before_starting(shipyard: Shipyard) -> None:
     assert_one_line_error(shipyard("serve", "ghost", "--port", "0"), 3, "ghost")
+
+
+def test_serve_bad_rate_limits_fail_before_starting(
+    shipyard: Shipyard, registered: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Checked once in the parent: with several workers each would otherwise print a traceback.
+    monkeypatch.setenv("SHIPYARD_RATE_LIMITS", "predictor=ten/s")
+    assert_one_line_error(shipyard("serve", "iris", "--port", "0", "--workers", "2"), 2, "predictor=ten/s")

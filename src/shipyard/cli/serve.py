@@ -60,6 +60,7 @@ def serve(
     from shipyard.http.app import check_bind
     from shipyard.http.server import serve as run_server
     from shipyard.registry.refs import parse_ref
+    from shipyard.serving.ratelimit import parse_rate_limits
 
     overrides: dict[str, Any] = {
         "host": host,
@@ -82,6 +83,8 @@ def serve(
     state = cli_state()
     with state.services(**overrides) as services:
         check_bind(services.settings, warn=False)
+        # Settings every worker would refuse: one clean line here, not a traceback per worker.
+        parse_rate_limits(services.settings.rate_limits)
         for ref in parsed:
             version = services.registry.resolve(ref)
             if services.settings.runtime == "compiled" and (version.compiled is None or not version.compiled.agreed):
