@@ -10,33 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from postgres_db import pg_schema_url
+from registry_backends import BACKENDS, backend, db_url, store
 from shipyard.registry.sql import RegistryStore
 
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-]
-
-
-@pytest.fixture(params=BACKENDS)
-def backend(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture
-def db_url(backend: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The URL of an empty registry database of the current backend."""
-    if backend == "sqlite":
-        return f"sqlite:///{tmp_path_factory.mktemp('registry') / 'registry.db'}"
-    return pg_schema_url(request.getfixturevalue("pg_user"), request.getfixturevalue("pg_database"))
-
-
-@pytest.fixture
-def store(db_url: str) -> Iterator[RegistryStore]:
-    opened = RegistryStore(db_url)
-    yield opened
-    opened.close()
+__all__ = ["BACKENDS", "backend", "db_url", "store"]
 
 
 @pytest.fixture
