@@ -31,14 +31,17 @@ RANKS = {
     "flavors": 4,
     "compile": 4,
     "registry": 5,
-    "serving": 6,
-    "monitoring": 7,
-    "bootstrap": 8,
-    "http": 9,
-    "sdk": 10,
-    "cli": 11,
-    "__main__": 12,
-    "__init__": 12,
+    # Deployment specs, traffic splits and their checks against the registry; the serving
+    # layer asks it which variant answers.
+    "rollout": 6,
+    "serving": 7,
+    "monitoring": 8,
+    "bootstrap": 9,
+    "http": 10,
+    "sdk": 11,
+    "cli": 12,
+    "__main__": 13,
+    "__init__": 13,
 }
 
 FRAMEWORKS = {
