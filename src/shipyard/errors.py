@@ -11,6 +11,7 @@ and the CLI exit code are properties of the class and are mapped once, at the ed
     │   ├── SignatureMismatch          signature_mismatch        400/422 inputs do not match the signature
     │   ├── TooManyRows                too_many_rows             413
     │   ├── InvalidName                invalid_name              400    model name, alias, version
+    │   ├── InvalidSpec                invalid_spec              400    a deployment spec (field path, line)
     │   └── PathEscape                 path_escape               400    a path leaves its root
     ├── PayloadTooLarge                payload_too_large         413  exit 2
     ├── UnsupportedMediaType           unsupported_media_type    415  exit 2
@@ -121,6 +122,13 @@ class InvalidName(InvalidRequest):
     """Raised when a model name, alias, version or reference is not acceptable."""
 
     code = "invalid_name"
+
+
+class InvalidSpec(InvalidRequest):
+    """Raised when a deployment spec is refused; ``details`` carry ``field`` (a dotted path)
+    and ``line`` (1-based, when the spec came from YAML text)."""
+
+    code = "invalid_spec"
 
 
 class PathEscape(InvalidRequest):

@@ -86,7 +86,7 @@ def role_with(scope: str) -> str:
 
 
 def path_for(spec: RouteSpec, model: str = "a1") -> str:
-    values = {"name": model, "version": "1", "alias": "prod", "id": "0123456789ab"}
+    values = {"name": model, "version": "1", "alias": "prod", "id": "0123456789ab", "revision": "1"}
     path = spec.path
     for param in spec.params:
         path = path.replace(f"{{{param}}}", values[param])
@@ -104,6 +104,8 @@ def body_for(spec: RouteSpec) -> dict[str, object]:
     if spec.body == "json":
         if "aliases" in spec.path:
             return {"json": {"version": 1}}
+        if "deployments" in spec.path:
+            return {"json": {"spec": "deployment: a1\nvariants: {}\n"}}
         return {"json": {"name": "made-over-http", "role": "viewer"}}
     if spec.body == "upload":
         return {"files": {"artifact": ("model.bin", b"not a model")}}

@@ -20,6 +20,7 @@ from shipyard import __version__
 from shipyard.cli.audit import audit
 from shipyard.cli.context import CliState
 from shipyard.cli.demo import demo
+from shipyard.cli.deploy import deploy
 from shipyard.cli.gc import gc
 from shipyard.cli.init import init
 from shipyard.cli.keys import keys
@@ -90,7 +91,7 @@ def cli(
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-for _command in (models, serve, predict, verify, demo, gc, init, keys, audit):
+for _command in (models, serve, predict, verify, demo, gc, init, keys, audit, deploy):
     cli.add_command(_command)
 
 

@@ -26,7 +26,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shipyard.governance import scopes as sc
-from shipyard.http import admin, management, mlflow, ops, v1, v2
+from shipyard.http import admin, deployments, management, mlflow, ops, v1, v2
 from shipyard.http.schemas import ALIAS_PATTERN, KEY_ID_PATTERN, MODEL_NAME_PATTERN, Schema, ref
 
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -173,6 +173,7 @@ PATH_PARAMS: dict[str, Schema] = {
     "version": {"type": "integer", "minimum": 1},
     "alias": {"type": "string", "pattern": ALIAS_PATTERN},
     "id": {"type": "string", "pattern": KEY_ID_PATTERN},
+    "revision": {"type": "integer", "minimum": 1},
 }
 
 _V2 = "inference: open inference protocol v2"
@@ -182,6 +183,7 @@ _MGMT = "management"
 _OPS = "operations"
 _HEALTH = "health"
 _ADMIN = "keys and audit"
+_DEPLOY = "deployments"
 
 
 def _ok(schema: str, status: str = "200", description: str = "OK") -> Reply:
@@ -481,6 +483,81 @@ ROUTES: tuple[RouteSpec, ...] = (
         _MGMT,
         model_param="name",
         replies=(Reply("204", "Deleted"),),
+    ),
+    # -- deployments (the scope is checked on the deployment's name) -------------------------------
+    RouteSpec(
+        "GET",
+        "/api/deployments",
+        deployments.list_deployments,
+        sc.MODELS_READ,
+        "some",
+        "list_deployments",
+        "List live deployments (those the caller may read)",
+        _DEPLOY,
+        replies=(_ok("DeploymentList"),),
+    ),
+    RouteSpec(
+        "GET",
+        "/api/deployments/{name}",
+        deployments.show_deployment,
+        sc.MODELS_READ,
+        "model",
+        "show_deployment",
+        "Show a deployment and its current revision",
+        _DEPLOY,
+        model_param="name",
+        replies=(_ok("DeploymentDetail"),),
+    ),
+    RouteSpec(
+        "PUT",
+        "/api/deployments/{name}",
+        deployments.apply,
+        sc.DEPLOYMENTS_WRITE,
+        "model",
+        "apply_deployment",
+        "Apply a deployment spec (a new revision when it changes anything)",
+        _DEPLOY,
+        model_param="name",
+        body="json",
+        request={JSON: ref("DeploymentApply")},
+        replies=(_ok("DeploymentApplied"), Reply("400", "The spec is refused", {JSON: ref("Error")})),
+        enforce_media_type=True,
+    ),
+    RouteSpec(
+        "DELETE",
+        "/api/deployments/{name}",
+        deployments.delete,
+        sc.DEPLOYMENTS_WRITE,
+        "model",
+        "delete_deployment",
+        "Delete a deployment (its revisions are kept)",
+        _DEPLOY,
+        model_param="name",
+        replies=(_ok("Deployment", "200", "Deleted"), Reply("404", "No such live deployment", {JSON: ref("Error")})),
+    ),
+    RouteSpec(
+        "GET",
+        "/api/deployments/{name}/revisions",
+        deployments.list_revisions,
+        sc.MODELS_READ,
+        "model",
+        "list_deployment_revisions",
+        "A deployment's revisions, oldest first",
+        _DEPLOY,
+        model_param="name",
+        replies=(_ok("DeploymentRevisionList"),),
+    ),
+    RouteSpec(
+        "GET",
+        "/api/deployments/{name}/revisions/{revision}",
+        deployments.show_revision,
+        sc.MODELS_READ,
+        "model",
+        "show_deployment_revision",
+        "One revision of a deployment",
+        _DEPLOY,
+        model_param="name",
+        replies=(_ok("DeploymentRevision"),),
     ),
     # -- keys and audit -----------------------------------------------------------------------------
     RouteSpec(

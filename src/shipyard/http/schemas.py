@@ -350,6 +350,100 @@ COMPONENTS: dict[str, Schema] = {
             "version": {"type": "integer", "minimum": 1},
         },
     },
+    # -- deployments ----------------------------------------------------------------------
+    "DeploymentApply": {
+        "type": "object",
+        "required": ["spec"],
+        "additionalProperties": False,
+        "properties": {
+            "spec": {
+                "type": "string",
+                "minLength": 1,
+                "description": "the deployment spec as YAML (or JSON) text; its `deployment` is the name in the path",
+            },
+            "reason": {"type": "string", "maxLength": 4096, "description": "why, for the history and the audit"},
+        },
+    },
+    "DeploymentVariant": {
+        "type": "object",
+        "required": ["model", "role"],
+        "properties": {
+            "model": {"type": "string", "description": "NAME, NAME/VERSION or NAME@ALIAS"},
+            "role": {"type": "string", "enum": ["primary", "canary", "shadow", "arm"]},
+            "weight": {"type": "number", "minimum": 0, "maximum": 100},
+            "sample": {"type": "number", "minimum": 0, "maximum": 1},
+        },
+    },
+    "DeploymentSpec": {
+        "type": "object",
+        "description": "the canonical form of a spec (defaults filled in)",
+        "required": ["deployment", "variants"],
+        "properties": {
+            "deployment": {"type": "string"},
+            "strategy": {"type": "string"},
+            "description": {"type": "string"},
+            "variants": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/DeploymentVariant"}},
+            "analysis": _ANY_MAP,
+            "experiment": _ANY_MAP,
+        },
+    },
+    "Deployment": {
+        "type": "object",
+        "required": ["name", "state", "current_revision", "created_at", "updated_at"],
+        "properties": {
+            "name": {"type": "string"},
+            "state": {"type": "string", "enum": ["active", "paused", "deleted"]},
+            "current_revision": {"type": "integer", "minimum": 1},
+            "created_at": _TIMESTAMP,
+            "updated_at": _TIMESTAMP,
+        },
+    },
+    "DeploymentRevision": {
+        "type": "object",
+        "required": ["deployment", "revision", "created_by", "created_at", "source", "reason", "spec", "spec_yaml"],
+        "properties": {
+            "deployment": {"type": "string"},
+            "revision": {"type": "integer", "minimum": 1},
+            "created_by": {"type": "string"},
+            "created_at": _TIMESTAMP,
+            "source": {"type": "string", "description": "where it was applied from: cli, or the client's address"},
+            "reason": _NULLABLE_STRING,
+            "spec": {"$ref": "#/components/schemas/DeploymentSpec"},
+            "spec_yaml": {"type": "string", "description": "the spec as its author wrote it"},
+        },
+    },
+    "DeploymentList": {
+        "type": "object",
+        "required": ["deployments"],
+        "properties": {"deployments": {"type": "array", "items": {"$ref": "#/components/schemas/Deployment"}}},
+    },
+    "DeploymentDetail": {
+        "allOf": [
+            {"$ref": "#/components/schemas/Deployment"},
+            {
+                "type": "object",
+                "required": ["revision"],
+                "properties": {"revision": {"$ref": "#/components/schemas/DeploymentRevision"}},
+            },
+        ]
+    },
+    "DeploymentRevisionList": {
+        "type": "object",
+        "required": ["deployment", "revisions"],
+        "properties": {
+            "deployment": {"type": "string"},
+            "revisions": {"type": "array", "items": {"$ref": "#/components/schemas/DeploymentRevision"}},
+        },
+    },
+    "DeploymentApplied": {
+        "type": "object",
+        "required": ["deployment", "revision", "changed"],
+        "properties": {
+            "deployment": {"$ref": "#/components/schemas/Deployment"},
+            "revision": {"$ref": "#/components/schemas/DeploymentRevision"},
+            "changed": {"type": "boolean", "description": "false: the spec was the current one; no new revision"},
+        },
+    },
     # -- keys and audit -------------------------------------------------------------------
     "Grant": {
         "type": "object",

@@ -29,6 +29,7 @@ from shipyard.registry.sql import audit as audit_sql
 from shipyard.registry.sql import compiled as compiled_sql
 from shipyard.registry.sql import migrate, queries, signatures, transactions
 from shipyard.registry.sql.audit import AuditLog, append_in, local_actor
+from shipyard.registry.sql.deployments import DeploymentStore
 from shipyard.registry.sql.engine import create_engine, insert_ignore, mask_url, parse_url, upsert
 from shipyard.registry.sql.keys import KeyStore
 from shipyard.registry.sql.rows import (
@@ -67,6 +68,8 @@ class RegistryStore:
         """The audit trail (``registry/sql/audit.py``)."""
         self.keys = KeyStore(self._engine, hmac_key=audit_hmac_key)
         """API keys (``registry/sql/keys.py``)."""
+        self.deployments = DeploymentStore(self._engine, hmac_key=audit_hmac_key)
+        """Deployments and their revisions (``registry/sql/deployments.py``)."""
         logger.debug("registry store open at %s", self.url)
 
     def __repr__(self) -> str:

@@ -183,3 +183,33 @@ artifact_signatures = sa.Table(
     sa.Column("signature", sa.Text, nullable=False),
     sa.Column("signed_at", UTCDateTime, nullable=False),
 )
+
+# Deployments (migration 0004): a named endpoint and its immutable numbered revisions. A
+# deleted deployment keeps its row (``state`` "deleted") and every revision; applying the
+# name again revives it and continues the numbering.
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("current_revision", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+deployment_revisions = sa.Table(
+    "deployment_revisions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("deployment_id", sa.Integer, sa.ForeignKey("deployments.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("spec_json", sa.Text, nullable=False),
+    sa.Column("spec_yaml", sa.Text, nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("source", sa.String(255), nullable=False),
+    # The last guard against two writers both taking max(revision) + 1.
+    sa.UniqueConstraint("deployment_id", "revision", name="uq_deployment_revisions_deployment_id_revision"),
+)

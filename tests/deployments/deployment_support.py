@@ -1,0 +1,105 @@
+"""Helpers for the deployment tests: canonical spec text, worker bodies for spawned
+processes (importable, picklable arguments), and the issue's two example registries."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from homes import open_home
+
+FRAUD_SPEC = """\
+deployment: fraud
+variants:
+  stable: {model: fraud@production, role: primary}
+  candidate: {model: fraud/4, role: canary, weight: 10}
+  shadowed: {model: fraud/5, role: shadow, sample: 1.0}
+analysis:                      # used by progressive delivery (section 2)
+  steps: [10, 25, 50, 100]
+  bake_seconds: 300
+  min_requests: 200
+  gates: {max_error_rate: 0.01, max_p99_ratio: 1.5, max_prediction_psi: 0.2, min_agreement: 0.95}
+"""
+
+RANKER_SPEC = """\
+deployment: ranker
+variants:
+  a: {model: ranker/1, role: arm, weight: 50}
+  b: {model: ranker/2, role: arm, weight: 50}
+experiment: {sticky_key: {header: X-User-Id}, metric: conversion, min_detectable_effect: 0.02, alpha: 0.05, power: 0.8}
+"""
+
+
+def canonical(spec: dict[str, Any]) -> str:
+    return json.dumps(spec, sort_keys=True, separators=(",", ":"))
+
+
+def spec_of(name: str, weight: int = 10) -> tuple[str, str]:
+    """(canonical JSON, YAML) of a small spec for ``name``."""
+    variants = {
+        "stable": {"model": f"{name}@production", "role": "primary"},
+        "c": {"model": f"{name}/2", "role": "canary", "weight": weight},
+    }
+    data = {"deployment": name, "variants": variants}
+    return canonical(data), f"deployment: {name}\n# weight {weight}\n"
+
+
+def apply_one(url: str, name: str, index: int, barrier: Any, results: Any) -> None:
+    """Apply a distinct spec of ``name``, all processes starting together."""
+    from shipyard.registry.sql import RegistryStore
+
+    try:
+        barrier.wait(timeout=180)
+        store = RegistryStore(url)
+        try:
+            spec_json, spec_yaml = spec_of(name, weight=index + 1)
+            applied = store.deployments.apply(name, spec_json, spec_yaml, actor=f"user:w{index}", source="test")
+        finally:
+            store.close()
+        results.put((index, "ok", applied.revision.revision))
+    except BaseException as exc:
+        results.put((index, "error", f"{type(exc).__module__}.{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
+
+
+def build_examples(home: Path) -> None:
+    """``fraud`` v1..v5 (alias ``production`` → 3) and ``ranker`` v1..v2: small logistic
+    regressions on the same four columns; ``other`` v1 on different columns."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 4))
+    y = (X[:, 0] > 0).astype(np.int64)
+    svc = open_home(home)
+    try:
+        for c in (1.0, 0.5, 0.2, 0.1, 0.05):
+            svc.registry.register("fraud", LogisticRegression(C=c).fit(X, y), sample=X[:3], compile=False)
+        svc.store.set_alias("fraud", "production", 3)
+        for c in (1.0, 0.3):
+            svc.registry.register("ranker", LogisticRegression(C=c).fit(X, y), sample=X[:3], compile=False)
+        X6 = rng.normal(size=(80, 6))
+        svc.registry.register("other", LogisticRegression().fit(X6, y), sample=X6[:3], compile=False)
+    finally:
+        svc.close()
+
+
+def run_together(target: Callable[..., None], args: Sequence[tuple[Any, ...]]) -> list[tuple[int, str, Any]]:
+    """Run ``target(*a, index, barrier, results)`` for each ``a`` in its own spawned process."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(len(args))
+    results = ctx.Queue()
+    processes = [ctx.Process(target=target, args=(*a, i, barrier, results)) for i, a in enumerate(args)]
+    for process in processes:
+        process.start()
+    try:
+        collected = [results.get(timeout=240) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    return sorted(collected)
