@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from deployment_support import FRAUD_SPEC, RANKER_SPEC, build_examples
+from deployment_support import build_examples
 
+from deployment_specs import FRAUD_SPEC, RANKER_SPEC
 from homes import open_home
 from shipyard.bootstrap import Services
 from shipyard.errors import InvalidSpec, ShipyardError

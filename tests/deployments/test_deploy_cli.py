@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
-from deployment_support import FRAUD_SPEC, RANKER_SPEC, build_examples
+from deployment_support import build_examples
 
+from deployment_specs import FRAUD_SPEC, RANKER_SPEC
 from shipyard.cli.main import cli
 
 Runner = Callable[..., Result]

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from deployment_support import FRAUD_SPEC, RANKER_SPEC, build_examples
+from deployment_support import build_examples
 
+from deployment_specs import FRAUD_SPEC, RANKER_SPEC
 from live_server import LiveServer, create_key
 
 

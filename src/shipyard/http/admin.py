@@ -10,13 +10,13 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from shipyard.errors import InvalidRequest, MalformedRequest, NotFound
 from shipyard.governance.keys import make_grants, parse_duration
+from shipyard.http.bodies import json_object
 from shipyard.http.responses import JSONResponse
 from shipyard.http.state import app_state
 from shipyard.registry.sql.audit import AuditFilter
@@ -37,7 +37,7 @@ async def list_keys(request: Request) -> Response:
 async def create_key(request: Request) -> Response:
     state = app_state(request)
     caller = state.authorize(request, "keys.admin", "*")
-    body = _json_object(await request.body())
+    body = json_object(await request.body())
     unknown = set(body) - _CREATE_FIELDS
     if unknown:
         raise MalformedRequest(f"unexpected fields: {', '.join(sorted(unknown))[:200]}")
@@ -107,13 +107,3 @@ def _int_param(raw: str | None, name: str, low: int, high: int) -> int | None:
     if not raw.isdigit() or len(raw) > 19 or not low <= int(raw) <= high:
         raise InvalidRequest(f"{name} must be an integer from {low} to {high}")
     return int(raw)
-
-
-def _json_object(body: bytes) -> dict[str, object]:
-    try:
-        value = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError as exc:
-        raise MalformedRequest("body is not valid JSON") from exc
-    if not isinstance(value, dict):
-        raise MalformedRequest("body must be a JSON object")
-    return value

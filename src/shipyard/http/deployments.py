@@ -8,12 +8,12 @@ caller's subject and address are recorded as who applied it and from where.
 
 from __future__ import annotations
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from shipyard.errors import InvalidRequest, MalformedRequest, NotFound
+from shipyard.http.bodies import json_object
 from shipyard.http.responses import JSONResponse
 from shipyard.http.state import app_state
 from shipyard.registry.refs import check_model_name
@@ -62,7 +62,7 @@ async def apply(request: Request) -> Response:
     name = check_model_name(request.path_params["name"])
     state = app_state(request)
     caller = state.authorize(request, "deployments.write", name)
-    body = _json_object(await request.body())
+    body = json_object(await request.body())
     unknown = set(body) - _APPLY_FIELDS
     if unknown:
         raise MalformedRequest(f"unexpected fields: {', '.join(sorted(unknown))[:200]}")
@@ -100,13 +100,3 @@ def _revision_number(text: str) -> int:
     if not (text.isascii() and text.isdigit()) or len(text) > 10 or int(text) < 1:
         raise NotFound(f"no revision {text[:20]!r}", hint="revisions are numbered 1, 2, 3...")
     return int(text)
-
-
-def _json_object(body: bytes) -> dict[str, object]:
-    try:
-        value = orjson.loads(body) if body else None
-    except orjson.JSONDecodeError as exc:
-        raise MalformedRequest("body is not valid JSON") from exc
-    if not isinstance(value, dict):
-        raise MalformedRequest("body must be a JSON object")
-    return value

@@ -9,7 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -20,6 +19,7 @@ from shipyard.context import Caller
 from shipyard.errors import Forbidden, InvalidRequest, MalformedRequest, UnsupportedMediaType
 from shipyard.fs.paths import upload_name
 from shipyard.governance.scopes import TRUST_ADMIN
+from shipyard.http.bodies import json_object
 from shipyard.http.responses import JSONResponse
 from shipyard.http.state import app_state
 from shipyard.protocol.samples import check_sample_size, parse_sample
@@ -71,7 +71,7 @@ async def set_alias(request: Request) -> Response:
     alias = check_alias(request.path_params["alias"])
     state = app_state(request)
     caller = state.authorize(request, "aliases.write", name)
-    body = _json_object(await request.body())
+    body = json_object(await request.body(), empty_ok=True)
     if set(body) != {"version"}:
         raise MalformedRequest('the body must be {"version": N}')
     version = parse_version(body["version"])
@@ -109,7 +109,7 @@ async def register(request: Request) -> Response:
         if unknown:
             raise MalformedRequest(f"unexpected form parts: {', '.join(sorted(unknown))[:200]}")
         raw_meta = form.get("metadata")
-        metadata = _json_object(raw_meta.encode() if isinstance(raw_meta, str) else await _read(raw_meta))
+        metadata = json_object(raw_meta.encode() if isinstance(raw_meta, str) else await _read(raw_meta), empty_ok=True)
         extra = set(metadata) - UPLOAD_FIELDS
         if extra:
             raise MalformedRequest(f"unexpected metadata fields: {', '.join(sorted(extra))[:200]}")
@@ -164,18 +164,6 @@ async def download_artifact(request: Request) -> Response:
 def _version_summary(version: dict[str, Any]) -> dict[str, Any]:
     keep = ("version", "flavor", "artifact", "created_by", "created_at", "aliases", "unsafe_format", "description")
     return {k: version[k] for k in keep}
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    if not body:
-        return {}
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise MalformedRequest(f"body is not valid JSON: {exc}") from exc
-    if not isinstance(value, dict):
-        raise MalformedRequest("body must be a JSON object")
-    return value
 
 
 async def _read(part: Any) -> bytes:
