@@ -1,4 +1,5 @@
-"""Composition root: settings → stores → services. The only place that wires them up."""
+"""Composition root: settings → stores → services → the serving graph. The only place that
+wires them up, so that HTTP, a future gRPC front and tests all serve through the same objects."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from shipyard.config import Settings
 from shipyard.fs.scratch import scratch_root
 from shipyard.governance.scopes import parse_patterns
 from shipyard.governance.signing import Signer, load_public_keys
+from shipyard.monitoring.metrics import ServingMetrics
 from shipyard.registry.artifacts.base import ArtifactStore
 from shipyard.registry.artifacts.factory import open_artifact_store
 from shipyard.registry.provenance import Provenance
@@ -15,6 +17,10 @@ from shipyard.registry.recorder import AuditRecorder
 from shipyard.registry.service import RegistryService
 from shipyard.registry.sql.keys import KeyStore
 from shipyard.registry.sql.store import RegistryStore
+from shipyard.serving.access import KeyAccess
+from shipyard.serving.dataplane import DataPlane
+from shipyard.serving.manager import ModelManager
+from shipyard.serving.ratelimit import RateLimiter, limiter_from_settings
 
 
 @dataclass
@@ -56,4 +62,49 @@ def open_services(settings: Settings | None = None) -> Services:
         keys=store.keys,
         audit=AuditRecorder(store.audit),
         signer=signer,
+    )
+
+
+@dataclass
+class Serving:
+    """What answers requests: the model manager (which names resolve to which loaded
+    versions), the data plane (validate, batch, run, observe), metrics, the rate limiter and
+    the key checker. Built once per server process by ``build_serving``."""
+
+    metrics: ServingMetrics
+    manager: ModelManager
+    dataplane: DataPlane
+    limiter: RateLimiter
+    access: KeyAccess
+
+    async def close(self) -> None:
+        """Stop taking work, unload, release the limiter (the app's lifespan calls this)."""
+        self.dataplane.draining = True
+        await self.manager.close()
+        self.dataplane.close()
+        await self.limiter.close()
+
+
+def build_serving(services: Services, *, key_cache_seconds: float | None = None) -> Serving:
+    """The serving graph over ``services``. ``key_cache_seconds``: how long the key checker
+    keeps a key record (default the setting; the HTTP edge passes what its own decision
+    cache leaves of it)."""
+    settings = services.settings
+    metrics = ServingMetrics()
+    manager = ModelManager(
+        services.registry, poll_seconds=settings.alias_poll_seconds, observers=[metrics], settings=settings
+    )
+    dataplane = DataPlane(
+        manager,
+        max_rows=settings.max_rows,
+        timeout_seconds=settings.request_timeout_seconds,
+        observers=[metrics],
+    )
+    cache = settings.key_cache_seconds if key_cache_seconds is None else key_cache_seconds
+    return Serving(
+        metrics=metrics,
+        manager=manager,
+        dataplane=dataplane,
+        limiter=limiter_from_settings(settings),
+        access=KeyAccess(services.keys, cache_seconds=cache),
     )

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
-from shipyard.bootstrap import Services
+from shipyard.bootstrap import Services, build_serving
 from shipyard.config import Settings
 from shipyard.errors import ConfigError, ShipyardError
 from shipyard.http.errors import http_error, shipyard_error, unhandled_error
@@ -26,12 +26,9 @@ from shipyard.http.middleware import EdgeMiddleware, decision_seconds
 from shipyard.http.openapi import openapi_document
 from shipyard.http.routes import TABLE
 from shipyard.http.state import AppState
-from shipyard.monitoring.metrics import ServingMetrics
 from shipyard.registry.refs import ModelRef
-from shipyard.serving.access import AccessPolicy, KeyAccess
-from shipyard.serving.dataplane import DataPlane
-from shipyard.serving.manager import ModelManager
-from shipyard.serving.ratelimit import NoLimits, limiter_from_settings
+from shipyard.serving.access import AccessPolicy
+from shipyard.serving.ratelimit import NoLimits
 
 logger = logging.getLogger(__name__)
 
@@ -78,20 +75,13 @@ def create_app(services: Services, refs: Sequence[ModelRef], *, access: AccessPo
     """An app serving ``refs`` from ``services``; models load in the lifespan start-up."""
     settings = services.settings
     check_bind(settings)
-    metrics = ServingMetrics()
-    manager = ModelManager(
-        services.registry, poll_seconds=settings.alias_poll_seconds, observers=[metrics], settings=settings
-    )
-    dataplane = DataPlane(
-        manager,
-        max_rows=settings.max_rows,
-        timeout_seconds=settings.request_timeout_seconds,
-        observers=[metrics],
-    )
+    # The edge remembers decisions for decision_seconds; with the key checker's cache they
+    # stay within key_cache_seconds (a revocation takes effect within it).
+    serving = build_serving(services, key_cache_seconds=settings.key_cache_seconds - decision_seconds(settings))
+    manager, dataplane, metrics, limiter = serving.manager, serving.dataplane, serving.metrics, serving.limiter
     state = AppState(
         services=services, manager=manager, dataplane=dataplane, metrics=metrics, openapi=openapi_document()
     )
-    limiter = limiter_from_settings(settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -99,10 +89,7 @@ def create_app(services: Services, refs: Sequence[ModelRef], *, access: AccessPo
         try:
             yield
         finally:
-            dataplane.draining = True
-            await manager.close()
-            dataplane.close()
-            await limiter.close()
+            await serving.close()
 
     def default_model() -> str | None:
         names = manager.names()
@@ -115,10 +102,7 @@ def create_app(services: Services, refs: Sequence[ModelRef], *, access: AccessPo
                 EdgeMiddleware,
                 table=TABLE,
                 settings=settings,
-                # The edge remembers decisions for decision_seconds; together they stay
-                # within key_cache_seconds (a revocation takes effect within it).
-                access=access
-                or KeyAccess(services.keys, cache_seconds=settings.key_cache_seconds - decision_seconds(settings)),
+                access=access or serving.access,
                 metrics=metrics,
                 default_model=default_model,
                 limiter=None if isinstance(limiter, NoLimits) else limiter,
