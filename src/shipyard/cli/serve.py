@@ -6,11 +6,15 @@ to load and exits with a log full of JSON.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from shipyard.cli.context import cli_state
+
+if TYPE_CHECKING:
+    from shipyard.bootstrap import Services
+    from shipyard.registry.refs import ModelRef
 
 
 @click.command()
@@ -55,7 +59,10 @@ def serve(
     open_inference: str | None,
     insecure_open: bool | None,
 ) -> None:
-    """Serve the models REF... (NAME, NAME/VERSION or NAME@ALIAS) over HTTP."""
+    """Serve the models REF... (NAME, NAME/VERSION or NAME@ALIAS) over HTTP.
+
+    A NAME that is a live deployment (`shipyard deploy list`) serves the deployment: every
+    variant is loaded and each request is answered by the variant its split chooses."""
     from shipyard.errors import InvalidRequest
     from shipyard.http.app import check_bind
     from shipyard.http.server import serve as run_server
@@ -85,7 +92,10 @@ def serve(
         check_bind(services.settings, warn=False)
         # Settings every worker would refuse: one clean line here, not a traceback per worker.
         parse_rate_limits(services.settings.rate_limits)
+        checked = []
         for ref in parsed:
+            checked.extend(_served_refs(services, ref))
+        for ref in checked:
             version = services.registry.resolve(ref)
             if services.settings.runtime == "compiled" and (version.compiled is None or not version.compiled.agreed):
                 raise InvalidRequest(
@@ -95,3 +105,21 @@ def serve(
                 )
         settings = services.settings
     run_server(settings, parsed)
+
+
+def _served_refs(services: Services, ref: ModelRef) -> list[ModelRef]:
+    """The model references ``ref`` stands for: the variants of the live deployment a bare
+    name names, else ``ref`` itself."""
+    from shipyard.errors import NotFound
+    from shipyard.rollout.spec import DeploymentSpec
+
+    if not ref.is_latest:
+        return [ref]
+    try:
+        deployment, revision = services.store.deployments.current(ref.name)
+    except NotFound:
+        return [ref]
+    if deployment.state == "deleted":
+        return [ref]
+    spec = DeploymentSpec.from_dict(revision.spec, source=f"deployment {ref.name!r}")
+    return [variant.ref for variant in spec.variants.values()]

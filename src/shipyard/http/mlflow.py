@@ -10,8 +10,7 @@ from starlette.routing import Route
 import shipyard
 from shipyard.errors import Unavailable
 from shipyard.http.decoding import decode_body
-from shipyard.http.state import app_state, run_inference
-from shipyard.http.v2 import VERSION_HEADER
+from shipyard.http.state import answer_headers, app_state, resolve_target, run_inference
 from shipyard.protocol import mlflow
 from shipyard.registry.refs import check_model_name
 
@@ -26,19 +25,19 @@ async def invocations(request: Request) -> Response:
             raise Unavailable("no model is loaded yet")
         name = names[0]
     caller = state.authorize(request, "infer", name)
-    served = state.dataplane.resolve(name)
+    target = resolve_target(request, name)
     inputs = await decode_body(
         request,
         mlflow.decode_mlflow_request,
         await request.body(),
         content_type=request.headers.get("content-type"),
-        signature=served.signature,
+        signature=target.served.signature,
     )
-    result = await run_inference(request, served, inputs, caller=caller, protocol="mlflow")
+    result = await run_inference(request, target, inputs, caller=caller, protocol="mlflow")
     return Response(
         mlflow.encode_mlflow_response(result.outputs),
         media_type="application/json",
-        headers={VERSION_HEADER: str(result.served.version)},
+        headers=answer_headers(result),
     )
 
 

@@ -9,11 +9,16 @@ from starlette.requests import Request
 
 from shipyard.bootstrap import Services
 from shipyard.context import ANONYMOUS, Caller
-from shipyard.errors import Forbidden
+from shipyard.errors import Forbidden, ShipyardError
 from shipyard.monitoring.metrics import ServingMetrics
 from shipyard.schema.batch import RawInputs
+from shipyard.schema.validate import validate_inputs
 from shipyard.serving.dataplane import DataPlane, InferenceCall, InferenceResult
+from shipyard.serving.deployments import ServedDeployment
 from shipyard.serving.manager import ModelManager, ServedVersion
+
+VERSION_HEADER = "x-shipyard-model-version"
+VARIANT_HEADER = "x-shipyard-variant"
 
 
 @dataclass
@@ -56,9 +61,34 @@ def log_fields(request: Request, **fields: object) -> None:
     request.scope["state"].setdefault("log_fields", {}).update(fields)
 
 
+@dataclass(slots=True)
+class Target:
+    """What a call to a name resolved to: the version to decode with (and, unless the
+    deployment's sticky key is an input field, to answer with), and the deployment's
+    chosen variant when the name is a deployment."""
+
+    served: ServedVersion
+    deployment: ServedDeployment | None = None
+    variant: str | None = None
+
+
+def resolve_target(request: Request, name: str, version: int | None = None) -> Target:
+    """The version answering ``name`` (exactly ``version`` when given). A deployment's
+    unversioned call chooses its variant here (by the sticky header or the request id); when
+    the sticky key is an input field the choice waits for the inputs (``run_inference``)."""
+    state = app_state(request)
+    deployment = state.manager.deployment(name) if version is None else None
+    if deployment is None:
+        return Target(state.dataplane.resolve(name, version))
+    if deployment.sticky_field is not None:
+        return Target(deployment.default(), deployment)
+    variant, served = deployment.choose(request.headers, request_id(request))
+    return Target(served, deployment, variant)
+
+
 async def run_inference(
     request: Request,
-    served: ServedVersion,
+    target: Target,
     inputs: RawInputs,
     *,
     caller: Caller,
@@ -67,8 +97,19 @@ async def run_inference(
     request_id_override: str | None = None,
 ) -> InferenceResult:
     """The shared step of every protocol adapter: call the data plane for the already
-    resolved (and authorized) ``served`` version; note model, version and rows in the access log."""
-    result = await app_state(request).dataplane.infer(
+    resolved (and authorized) target; note model, version and rows in the access log."""
+    state = app_state(request)
+    served, deployment, variant = target.served, target.deployment, target.variant
+    if deployment is not None and variant is None:
+        # The sticky key is an input field: read it from the rows (validated as the default
+        # variant takes them; all variants' input signatures agree).
+        try:
+            batch = validate_inputs(served.signature, inputs, max_rows=state.dataplane.max_rows)
+        except ShipyardError:
+            pass  # the data plane refuses the same inputs below, and records the failure
+        else:
+            variant, served = deployment.choose_by_batch(request.headers, request_id(request), batch)
+    result = await state.dataplane.infer(
         InferenceCall(
             model=served.name,
             version=version,
@@ -77,7 +118,26 @@ async def run_inference(
             protocol=protocol,
             request_id=request_id_override or request_id(request),
             caller=caller.subject,
+            deployment=deployment.name if deployment is not None else None,
+            variant=variant,
         )
     )
-    log_fields(request, model=served.name, version=result.served.version, rows=result.batch.n_rows)
+    if deployment is None:
+        log_fields(request, model=served.name, version=result.served.version, rows=result.batch.n_rows)
+    else:
+        log_fields(
+            request,
+            model=served.name,
+            version=result.served.version,
+            rows=result.batch.n_rows,
+            deployment=deployment.name,
+            variant=variant,
+        )
     return result
+
+
+def answer_headers(result: InferenceResult) -> dict[str, str]:
+    """The headers saying what answered: the model version, and the variant for a deployment."""
+    if result.variant is None:
+        return {VERSION_HEADER: str(result.served.version)}
+    return {VERSION_HEADER: str(result.served.version), VARIANT_HEADER: result.variant}

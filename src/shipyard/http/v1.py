@@ -8,8 +8,7 @@ from starlette.routing import Route
 
 from shipyard.http.decoding import decode_body
 from shipyard.http.responses import JSONResponse
-from shipyard.http.state import app_state, run_inference
-from shipyard.http.v2 import VERSION_HEADER
+from shipyard.http.state import VERSION_HEADER, answer_headers, app_state, resolve_target, run_inference
 from shipyard.protocol import v1
 from shipyard.registry.refs import check_model_name
 
@@ -35,19 +34,17 @@ async def predict(request: Request) -> Response:
     name = check_model_name(request.path_params["name"])
     state = app_state(request)
     caller = state.authorize(request, "infer", name)
-    served = state.dataplane.resolve(name)
+    target = resolve_target(request, name)
     inputs = await decode_body(
         request,
         v1.decode_v1_request,
         await request.body(),
         content_type=request.headers.get("content-type"),
-        signature=served.signature,
+        signature=target.served.signature,
     )
-    result = await run_inference(request, served, inputs, caller=caller, protocol="v1")
+    result = await run_inference(request, target, inputs, caller=caller, protocol="v1")
     return Response(
-        v1.encode_v1_response(result.outputs),
-        media_type="application/json",
-        headers={VERSION_HEADER: str(result.served.version)},
+        v1.encode_v1_response(result.outputs), media_type="application/json", headers=answer_headers(result)
     )
 
 

@@ -15,12 +15,18 @@ import shipyard
 from shipyard.errors import MalformedRequest
 from shipyard.http.decoding import decode_body
 from shipyard.http.responses import JSONResponse
-from shipyard.http.state import app_state, run_inference
+from shipyard.http.state import (
+    VERSION_HEADER,
+    Target,
+    answer_headers,
+    app_state,
+    resolve_target,
+    run_inference,
+)
 from shipyard.protocol import v2
 from shipyard.protocol.v2_metadata import encode_model_metadata, encode_server_metadata
 from shipyard.registry.refs import check_model_name, parse_version
 
-VERSION_HEADER = "x-shipyard-model-version"
 HEADER_LENGTH = "inference-header-content-length"
 
 
@@ -71,7 +77,7 @@ async def infer(request: Request) -> Response:
     name, version = _target(request)
     state = app_state(request)
     caller = state.authorize(request, "infer", name)
-    served = state.dataplane.resolve(name, version)
+    target = resolve_target(request, name, version)
     header_length = request.headers.get(HEADER_LENGTH)
     if header_length is not None and not header_length.isdigit():
         raise MalformedRequest(f"{HEADER_LENGTH} must be a non-negative integer")
@@ -81,10 +87,10 @@ async def infer(request: Request) -> Response:
         await request.body(),
         content_type=request.headers.get("content-type"),
         header_length=int(header_length) if header_length is not None else None,
-        signature=served.signature,
+        signature=target.served.signature,
     )
     result = await run_inference(
-        request, served, decoded.inputs, caller=caller, protocol="v2", version=version, request_id_override=decoded.id
+        request, target, decoded.inputs, caller=caller, protocol="v2", version=version, request_id_override=decoded.id
     )
     payload, headers = v2.encode_infer_response(
         model_name=name,
@@ -93,10 +99,16 @@ async def infer(request: Request) -> Response:
         outputs=result.outputs,
         requested=decoded.outputs,
         binary_default=decoded.binary_data_output,
+        parameters=None if target.deployment is None else _deployment_parameters(target, result.variant),
     )
-    headers[VERSION_HEADER] = str(result.served.version)
+    headers.update(answer_headers(result))
     media_type = headers.pop("Content-Type", "application/json")
     return Response(payload, media_type=media_type, headers=headers)
+
+
+def _deployment_parameters(target: Target, variant: str | None) -> dict[str, object]:
+    assert target.deployment is not None
+    return {"variant": variant, "deployment": target.deployment.name, "revision": target.deployment.revision}
 
 
 routes = [

@@ -35,6 +35,9 @@ class InferenceCall:
     caller: str = "anonymous"
     served: ServedVersion | None = None
     """Already resolved by the adapter (when decoding needed the signature)."""
+    deployment: str | None = None
+    variant: str | None = None
+    """When ``model`` is a deployment: the variant chosen to answer (``served`` is its version)."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,8 @@ class InferenceResult:
     served: ServedVersion
     batch: Batch
     outputs: Outputs
+    variant: str | None = None
+    """The deployment's variant that answered (None for a plain model)."""
 
 
 class DataPlane:
@@ -69,6 +74,10 @@ class DataPlane:
 
     def close(self) -> None:
         """Nothing left to release: the manager owns the model threads and the batchers."""
+
+    @property
+    def max_rows(self) -> int:
+        return self._max_rows
 
     def resolve(self, name: str, version: int | None = None) -> ServedVersion:
         return self.manager.resolve(name, version)
@@ -110,9 +119,11 @@ class DataPlane:
             batch=batch,
             outputs=answer.outputs,
             queue_seconds=answer.queue_seconds,
+            deployment=call.deployment,
+            variant=call.variant,
         )
         notify(self._observers, record)
-        return InferenceResult(served=served, batch=batch, outputs=answer.outputs)
+        return InferenceResult(served=served, batch=batch, outputs=answer.outputs, variant=call.variant)
 
     async def _run(self, served: ServedVersion, batch: Batch) -> Answer:
         # The deadline covers the queue and the call: on expiry the request leaves its

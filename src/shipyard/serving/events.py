@@ -35,6 +35,10 @@ class InferenceRecord:
     outputs: Outputs
     queue_seconds: float = 0.0
     """Time between validation and the start of that model call."""
+    deployment: str | None = None
+    """The deployment called, when the name was one (``model`` is then its variant's model)."""
+    variant: str | None = None
+    """The deployment's variant that answered."""
 
 
 @dataclass(frozen=True)

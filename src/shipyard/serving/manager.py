@@ -10,12 +10,21 @@ have passed or the alias moves again.
 Each served version carries its own ``Batcher`` (queue + dispatcher, see ``batching``),
 created with it; a swapped-out version's batcher drains what it holds and then stops.
 The manager owns the bounded thread pool every model call runs on.
+
+A reference that is a bare name of a live deployment (``rollout``) serves the deployment
+instead (``serving/deployments.ServedDeployment``): every variant gets a slot of its own
+(not reachable by its model's name, so only the deployment's name is served), and the same
+watcher polls the deployment's current revision. A new revision loads its new variants
+first (slots whose reference did not change are carried over), then replaces the
+deployment in one dict assignment and retires the slots it no longer uses; a revision that
+fails to load leaves the previous one serving and is retried after ``retry_seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -24,13 +33,17 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from shipyard.config import Settings
-from shipyard.errors import ModelLoadError, ModelNotFound, ShipyardError, VersionNotFound
+from shipyard.errors import ModelLoadError, ModelNotFound, NotFound, ShipyardError, VersionNotFound
 from shipyard.flavors.base import LoadedModel
+from shipyard.registry.deployment_types import DeploymentRevision
 from shipyard.registry.refs import ModelRef
 from shipyard.registry.service import RegistryService, warm_up
 from shipyard.registry.types import ModelVersion
+from shipyard.rollout.spec import DeploymentSpec
+from shipyard.rollout.split import Splitter
 from shipyard.schema.signature import Signature
 from shipyard.serving.batching import Batcher, BatchPolicy
+from shipyard.serving.deployments import ServedDeployment
 from shipyard.serving.events import BatchRecord, ModelStateObserver, notify_batch
 
 logger = logging.getLogger(__name__)
@@ -90,6 +103,11 @@ class ModelManager:
         self._observers = tuple(observers)
         self._slots: list[Slot] = []
         self._by_name: dict[str, list[Slot]] = {}
+        self._deployments: dict[str, ServedDeployment] = {}
+        self._names: list[str] = []
+        # deployment name -> (revision that failed to load, when)
+        self._revision_failures: dict[str, tuple[int, float]] = {}
+        self._deleted_warned: set[str] = set()
         # Loads get their own thread so a slow load never takes an inference thread.
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipyard-load")
         # Every model call of every version runs here: bounded whatever the load.
@@ -105,12 +123,20 @@ class ModelManager:
     async def start(self, refs: Sequence[ModelRef]) -> None:
         """Load every reference; raise if any cannot be served (nothing half-started)."""
         for ref in refs:
+            if ref.is_latest:
+                revision = await self._in_loader(self._live_revision, ref.name)
+                if revision is not None:
+                    self._deployments[ref.name] = await self._load_deployment(revision, None)
+                    self._names.append(ref.name)
+                    continue
             slot = Slot(ref)
             record = await self._in_loader(self._service.store.resolve, ref)
             slot.current = await self._load(slot.name, record)
             self._slots.append(slot)
             self._by_name.setdefault(slot.name, []).append(slot)
-        if any(slot.ref.follows_alias for slot in self._slots):
+            if slot.name not in self._names:
+                self._names.append(slot.name)
+        if self._deployments or any(slot.ref.follows_alias for slot in self._slots):
             self._watcher = asyncio.create_task(self._watch(), name="shipyard-alias-watcher")
         self.ready = True
 
@@ -134,6 +160,9 @@ class ModelManager:
         """What answers a call to ``name`` (and, if given, exactly ``version``)."""
         slots = self._by_name.get(name)
         if not slots:
+            deployment = self._deployments.get(name)
+            if deployment is not None:
+                return deployment.resolve(version)
             raise ModelNotFound(f"model {name!r} is not served here", hint="GET /v2/models or /v1/models lists them")
         if version is None:
             current = slots[0].current
@@ -145,19 +174,30 @@ class ModelManager:
         serving = ", ".join(str(s.current.version) for s in slots if s.current is not None)
         raise VersionNotFound(f"version {version} of model {name!r} is not served here (serving {serving})")
 
+    def deployment(self, name: str) -> ServedDeployment | None:
+        """The deployment served as ``name`` (its current revision), else None: one dict
+        lookup, the only per-request cost a plain model pays for deployments."""
+        return self._deployments.get(name)
+
     def names(self) -> list[str]:
-        return list(self._by_name)
+        """The served names (models and deployments), in the order they were given."""
+        return list(self._names)
 
     def slots_for(self, name: str) -> list[Slot]:
+        deployment = self._deployments.get(name)
+        if deployment is not None:
+            return deployment.model_slots()
         return list(self._by_name.get(name, ()))
 
     # -- following aliases ---------------------------------------------------------------
     async def refresh(self) -> None:
-        """Check every alias slot now and swap in moved versions."""
+        """Check every alias slot and every deployment's revision now; swap in what moved."""
         async with self._refresh_lock:
-            for slot in self._slots:
+            for slot in list(self._slots):
                 if slot.ref.follows_alias:
                     await self._refresh_slot(slot)
+            for name in list(self._deployments):
+                await self._refresh_deployment(name)
 
     async def _watch(self) -> None:
         while True:
@@ -198,6 +238,101 @@ class ModelManager:
         self._retired = [b for b in self._retired if b.active] + [old_served.batcher]
         logger.info("%s now serves version %d (was %d)", slot.ref, target, old)
         self._notify(slot.name, old, "retired")
+
+    # -- deployments ---------------------------------------------------------------------
+    def _live_revision(self, name: str) -> DeploymentRevision | None:
+        """The current revision of the live deployment ``name``, or None (no such deployment,
+        or deleted). Runs on the loader thread."""
+        try:
+            deployment, revision = self._service.store.deployments.current(name)
+        except NotFound:
+            return None
+        return None if deployment.state == "deleted" else revision
+
+    async def _load_deployment(
+        self, revision: DeploymentRevision, previous: ServedDeployment | None
+    ) -> ServedDeployment:
+        """``revision`` with every variant loaded (slots of ``previous`` whose reference is
+        unchanged are reused). Raises, having released what it loaded, if a variant cannot load."""
+        name = revision.deployment
+        spec = DeploymentSpec.from_dict(
+            json.loads(revision.spec_json), source=f"deployment {name!r} revision {revision.revision}"
+        )
+        reusable: dict[str, Slot] = {}
+        if previous is not None:
+            for slot in previous.slots.values():
+                if slot.current is not None:
+                    reusable[str(slot.ref)] = slot
+        slots: dict[str, Slot] = {}
+        fresh: list[Slot] = []
+        try:
+            for variant_name, variant in spec.variants.items():
+                ref = variant.ref
+                existing = reusable.get(str(ref))
+                if existing is None:
+                    existing = Slot(ref)
+                    record = await self._in_loader(self._service.store.resolve, ref)
+                    existing.current = await self._load(ref.name, record)
+                    fresh.append(existing)
+                    reusable[str(ref)] = existing
+                # Shadows are loaded but not called yet (copies to shadows come next).
+                slots[variant_name] = existing
+        except BaseException:
+            for slot in fresh:
+                if slot.current is not None:
+                    self._retire(slot.current)
+            raise
+        self._slots.extend(fresh)
+        return ServedDeployment(name=name, revision=revision.revision, spec=spec, splitter=Splitter(spec), slots=slots)
+
+    async def _refresh_deployment(self, name: str) -> None:
+        served = self._deployments[name]
+        try:
+            record = await self._in_loader(self._service.store.deployments.get, name)
+        except ShipyardError as exc:
+            logger.warning("cannot read deployment %s: %s", name, exc)
+            return
+        if record.state == "deleted":
+            if name not in self._deleted_warned:
+                self._deleted_warned.add(name)
+                logger.warning(
+                    "deployment %s was deleted; revision %d keeps serving until restart", name, served.revision
+                )
+            return
+        self._deleted_warned.discard(name)
+        target = record.current_revision
+        if target == served.revision:
+            return
+        failed = self._revision_failures.get(name)
+        if failed is not None and failed[0] == target and time.monotonic() - failed[1] < self._retry_seconds:
+            return
+        logger.info("deployment %s moved to revision %d (was %d); loading it", name, target, served.revision)
+        try:
+            revision = await self._in_loader(self._service.store.deployments.revision, name, target)
+            new = await self._load_deployment(revision, served)
+        except ShipyardError as exc:
+            self._revision_failures[name] = (target, time.monotonic())
+            logger.error(
+                "revision %d of deployment %s failed to load; revision %d keeps serving: %s",
+                target, name, served.revision, exc,
+            )  # fmt: skip
+            return
+        self._deployments[name] = new
+        self._revision_failures.pop(name, None)
+        kept = {id(slot) for slot in new.slots.values()}
+        dropped = {id(slot): slot for slot in served.slots.values() if id(slot) not in kept}
+        if dropped:
+            self._slots = [slot for slot in self._slots if id(slot) not in dropped]
+            for slot in dropped.values():
+                if slot.current is not None:
+                    # Requests that chose this variant finish on it; then its dispatcher stops.
+                    self._retire(slot.current)
+                    self._notify(slot.name, slot.current.version, "retired")
+        logger.info("deployment %s now serves revision %d", name, target)
+
+    def _retire(self, served: ServedVersion) -> None:
+        served.batcher.retire()
+        self._retired = [b for b in self._retired if b.active] + [served.batcher]
 
     # -- loading -------------------------------------------------------------------------
     async def _load(self, name: str, record: ModelVersion) -> ServedVersion:
