@@ -62,7 +62,7 @@ def test_apply_list_history_show_diff_delete(run: Runner, tmp_path: Path) -> Non
     assert [(d["name"], d["current_revision"]) for d in as_json] == [("fraud", 2), ("ranker", 1)]
 
     history = run("deploy", "history", "fraud")
-    assert history.exit_code == 0 and "canary v4" in history.output and "cli" in history.output
+    assert history.exit_code == 0 and "canary v4" in history.output and "local" in history.output
     revisions = json.loads(run("deploy", "history", "fraud", "--json").output)["revisions"]
     assert [r["revision"] for r in revisions] == [1, 2]
     assert revisions[0]["reason"] == "canary v4" and revisions[0]["spec_yaml"] == FRAUD_SPEC

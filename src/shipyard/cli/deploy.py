@@ -38,7 +38,7 @@ def apply(spec_file: Path, reason: str | None, as_json: bool) -> None:
     text = _read_spec(spec_file)
     with cli_state().services() as services:
         applied = apply_spec(
-            services.store, text, actor=local_actor(), source="cli", reason=reason, source_name=spec_file.name
+            services.store, text, actor=local_actor(), source="local", reason=reason, source_name=spec_file.name
         )
     if as_json:
         print_json(applied.to_dict())
@@ -150,7 +150,7 @@ def delete(name: str, reason: str | None) -> None:
     from shipyard.registry.sql.audit import local_actor
 
     with cli_state().services() as services:
-        deployment = services.store.deployments.delete(name, actor=local_actor(), source="cli", reason=reason)
+        deployment = services.store.deployments.delete(name, actor=local_actor(), source="local", reason=reason)
     click.echo(f"Deleted deployment {deployment.name} (its {deployment.current_revision} revision(s) are kept).")
 
 
