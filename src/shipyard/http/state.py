@@ -11,7 +11,7 @@ from shipyard.bootstrap import Services
 from shipyard.context import ANONYMOUS, Caller
 from shipyard.errors import Forbidden, ShipyardError
 from shipyard.monitoring.metrics import ServingMetrics
-from shipyard.schema.batch import RawInputs
+from shipyard.schema.batch import Batch, RawInputs
 from shipyard.schema.validate import validate_inputs
 from shipyard.serving.dataplane import DataPlane, InferenceCall, InferenceResult
 from shipyard.serving.deployments import ServedDeployment
@@ -103,11 +103,10 @@ async def run_inference(
     if deployment is not None and variant is None:
         # The sticky key is an input field: read it from the rows (validated as the default
         # variant takes them; all variants' input signatures agree).
-        try:
-            batch = validate_inputs(served.signature, inputs, max_rows=state.dataplane.max_rows)
-        except ShipyardError:
-            pass  # the data plane refuses the same inputs below, and records the failure
-        else:
+        # Inputs that fail validation keep the default variant: the data plane refuses the
+        # same inputs below and records the failure there, once.
+        batch = _valid_batch(served, inputs, max_rows=state.dataplane.max_rows)
+        if batch is not None:
             variant, served = deployment.choose_by_batch(request.headers, request_id(request), batch)
     result = await state.dataplane.infer(
         InferenceCall(
@@ -141,3 +140,11 @@ def answer_headers(result: InferenceResult) -> dict[str, str]:
     if result.variant is None:
         return {VERSION_HEADER: str(result.served.version)}
     return {VERSION_HEADER: str(result.served.version), VARIANT_HEADER: result.variant}
+
+
+def _valid_batch(served: ServedVersion, inputs: RawInputs, *, max_rows: int) -> Batch | None:
+    """``inputs`` validated against ``served``'s signature, or None when they do not pass."""
+    try:
+        return validate_inputs(served.signature, inputs, max_rows=max_rows)
+    except ShipyardError:
+        return None

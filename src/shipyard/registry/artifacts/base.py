@@ -165,23 +165,23 @@ class ArtifactStore(ABC):
         """Remove the blob if present; deleting a missing blob is not an error."""
 
     # -- garbage collection (registry/gc.py) ------------------------------------------------
+    @abstractmethod
     def iter_blobs(self) -> Iterator[StoredBlob]:
         """Every blob stored under a well-formed key."""
-        raise NotImplementedError(f"{type(self).__name__} cannot list its blobs")
 
+    @abstractmethod
     def delete_blob(self, sha256: str, *, unless_modified_after: float | None = None) -> bool:
         """Delete the blob unless it was (re)written after ``unless_modified_after``; return
         whether it was deleted. A put of the same bytes refreshes the time, so a blob a
         registration has just found already stored is not taken from under it."""
-        raise NotImplementedError(f"{type(self).__name__} cannot delete blobs")
 
+    @abstractmethod
     def iter_temp(self) -> Iterator[StoredTemp]:
         """Unfinished writes left in the store."""
-        return iter(())
 
+    @abstractmethod
     def delete_temp(self, name: str) -> None:
         """Remove one unfinished write named by ``iter_temp``."""
-        raise NotImplementedError(f"{type(self).__name__} has no temporary files")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
