@@ -289,3 +289,9 @@ def test_yaml_1_1_booleans_stay_names() -> None:
     )
     assert list(spec.variants) == ["on", "off"]
     assert parse_spec(spec.to_yaml()) == spec
+
+
+def test_control_characters_are_refused_as_bad_yaml_not_a_crash() -> None:
+    # Found by the OpenAPI fuzzer: PyYAML's reader raises while the loader is being built.
+    with pytest.raises(InvalidSpec, match="not valid YAML"):
+        parse_spec("\x1edeployment: x\n")

@@ -488,7 +488,11 @@ def parse_spec(text: str | bytes, *, source: str = "spec") -> DeploymentSpec:
             raise InvalidSpec(f"{source}: a spec is UTF-8 text", field=None, line=None, source=source) from exc
     if len(text) > MAX_SPEC_BYTES:
         raise InvalidSpec(f"{source}: a spec is at most {MAX_SPEC_BYTES} bytes", field=None, line=None, source=source)
-    loader = _Loader(text)
+    try:
+        # The reader checks every character as it is built: a control character is refused here.
+        loader = _Loader(text)
+    except yaml.YAMLError as exc:
+        raise InvalidSpec(f"{source}: not valid YAML: {exc}", field=None, line=None, source=source) from None
     try:
         node = loader.get_single_node()
         data = None if node is None else loader.construct_document(node)
