@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression
 from homes import open_home
 from shipyard.governance.keys import make_grants
 from shipyard.governance.scopes import ROLES, Grant
-from shipyard.http.routes import RouteSpec
+from shipyard.http.route_spec import RouteSpec
 
 N_FEATURES = 4
 ROW = [0.1, 0.2, 0.3, 0.4]

@@ -16,7 +16,8 @@ import pytest
 from security_support import ROW, build_home
 
 from live_server import LiveServer, free_port
-from shipyard.http.routes import OPEN, ROUTES
+from shipyard.http.route_spec import OPEN
+from shipyard.http.routes import ROUTES
 
 V2 = {"inputs": [{"name": "input-0", "shape": [1, 4], "datatype": "FP64", "data": ROW}]}
 

@@ -16,7 +16,8 @@ from security_support import Keys, bearer, body_for, build_home, path_for, role_
 from live_server import LiveServer
 from shipyard.governance.scopes import ROLES
 from shipyard.http.openapi import openapi_document
-from shipyard.http.routes import OPEN, ROUTES, TABLE, RouteSpec
+from shipyard.http.route_spec import OPEN, RouteSpec
+from shipyard.http.routes import ROUTES, TABLE
 
 CHECKED = [spec for spec in ROUTES if spec.scope != OPEN]
 HEALTH = [spec for spec in ROUTES if spec.scope == OPEN]

@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from shipyard.errors import ShipyardError
 from shipyard.http.errors import error_response
-from shipyard.http.routes import RouteSpec
+from shipyard.http.route_spec import RouteSpec
 
 
 class InferenceFastLane:

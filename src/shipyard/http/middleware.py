@@ -44,7 +44,7 @@ from shipyard.errors import (
 )
 from shipyard.governance.scopes import METRICS_READ, parse_patterns
 from shipyard.http.errors import error_response
-from shipyard.http.routes import OPEN, SMALL_BODY_BYTES, RouteSpec, RouteTable
+from shipyard.http.route_spec import OPEN, SMALL_BODY_BYTES, RouteSpec, RouteTable
 from shipyard.logs import ACCESS_LOGGER
 from shipyard.monitoring.metrics import ServingMetrics
 from shipyard.serving.access import AccessPolicy

@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import shipyard
-from shipyard.http.routes import OPEN, PATH_PARAMS, ROUTES, RouteSpec
+from shipyard.http.route_spec import OPEN, RouteSpec
+from shipyard.http.routes import PATH_PARAMS, ROUTES
 from shipyard.http.schemas import COMPONENTS, ref
 
 _ERROR = {"application/json": {"schema": ref("Error")}}
