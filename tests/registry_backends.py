@@ -1,4 +1,5 @@
-"""A registry database per backend, isolated per test: shared by the registry and governance suites.
+"""A registry database per backend, isolated per test, and many processes started at once:
+shared by the registry, governance and deployments suites.
 
 SQLite gets a file under ``tmp_path``. PostgreSQL (127.0.0.1:5432, trust auth) gets a
 fresh database per test module, dropped afterwards, and inside it a fresh schema per test
@@ -7,7 +8,9 @@ fresh database per test module, dropped afterwards, and inside it a fresh schema
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import multiprocessing
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import pytest
 
@@ -40,3 +43,22 @@ def store(db_url: str) -> Iterator[RegistryStore]:
     opened = RegistryStore(db_url)
     yield opened
     opened.close()
+
+
+def run_together(target: Callable[..., None], args: Sequence[tuple[Any, ...]]) -> list[tuple[int, str, Any]]:
+    """Run ``target(*a, index, barrier, results)`` for each ``a`` in its own spawned process,
+    all released together by the barrier; the sorted ``(index, status, detail)`` they put."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(len(args))
+    results = ctx.Queue()
+    processes = [ctx.Process(target=target, args=(*a, i, barrier, results)) for i, a in enumerate(args)]
+    for process in processes:
+        process.start()
+    try:
+        collected = [results.get(timeout=240) for _ in processes]
+    finally:
+        for process in processes:
+            process.join(timeout=30)
+            if process.is_alive():
+                process.kill()
+    return sorted(collected)

@@ -4,9 +4,7 @@ processes (importable, picklable arguments), and the issue's two example registr
 from __future__ import annotations
 
 import json
-import multiprocessing
 import traceback
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,21 +62,3 @@ def build_examples(home: Path) -> None:
         svc.registry.register("other", LogisticRegression().fit(X6, y), sample=X6[:3], compile=False)
     finally:
         svc.close()
-
-
-def run_together(target: Callable[..., None], args: Sequence[tuple[Any, ...]]) -> list[tuple[int, str, Any]]:
-    """Run ``target(*a, index, barrier, results)`` for each ``a`` in its own spawned process."""
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(len(args))
-    results = ctx.Queue()
-    processes = [ctx.Process(target=target, args=(*a, i, barrier, results)) for i, a in enumerate(args)]
-    for process in processes:
-        process.start()
-    try:
-        collected = [results.get(timeout=240) for _ in processes]
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
-    return sorted(collected)

@@ -4,8 +4,9 @@ applies, history, deletion that keeps history, audit entries in the same transac
 from __future__ import annotations
 
 import pytest
-from deployment_support import apply_one, run_together, spec_of
+from deployment_support import apply_one, spec_of
 
+from registry_backends import run_together
 from shipyard.errors import InvalidName, InvalidRequest, NotFound
 from shipyard.registry.sql import RegistryStore
 from shipyard.registry.sql.audit import AuditFilter

@@ -5,9 +5,8 @@ The worker functions run in ``spawn``ed processes, so they live in an importable
 
 from __future__ import annotations
 
-import multiprocessing
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -43,7 +42,7 @@ def raw_sql(url: str) -> Iterator[Connection]:
         engine.dispose()
 
 
-def append_many(url: str, index: int, count: int, barrier: Any, results: Any) -> None:
+def append_many(url: str, count: int, index: int, barrier: Any, results: Any) -> None:
     """Open a store and append ``count`` audit entries, all processes starting together."""
     try:
         store = RegistryStore(url, audit_hmac_key=b"k")
@@ -56,21 +55,3 @@ def append_many(url: str, index: int, count: int, barrier: Any, results: Any) ->
         results.put((index, "ok", None))
     except BaseException as exc:
         results.put((index, "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
-
-
-def run_together(target: Callable[..., None], args: Sequence[tuple[Any, ...]]) -> list[tuple[int, str, Any]]:
-    """Run ``target(url, index, *a, barrier, results)`` for each ``a`` in its own spawned process."""
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(len(args))
-    results = ctx.Queue()
-    processes = [ctx.Process(target=target, args=(a[0], i, *a[1:], barrier, results)) for i, a in enumerate(args)]
-    for process in processes:
-        process.start()
-    try:
-        collected = [results.get(timeout=240) for _ in processes]
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
-    return sorted(collected)

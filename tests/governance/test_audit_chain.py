@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
-from governance_support import append_many, draft, raw_sql, run_together
+from governance_support import append_many, draft, raw_sql
 
+from registry_backends import run_together
 from shipyard.governance.chain import (
     GENESIS,
     AuditEntry,

@@ -6,9 +6,7 @@ The worker functions run in ``spawn``ed processes, so they live in an importable
 
 from __future__ import annotations
 
-import multiprocessing
 import traceback
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from shipyard.registry.sql import RegistryStore
@@ -81,21 +79,3 @@ def open_store(url: str, index: int, barrier: Any, results: Any) -> None:
         results.put((index, "ok", None))
     except BaseException as exc:
         results.put((index, "error", f"{type(exc).__module__}.{type(exc).__name__}: {exc}\n{traceback.format_exc()}"))
-
-
-def run_together(target: Callable[..., None], args: Sequence[tuple[Any, ...]]) -> list[tuple[int, str, Any]]:
-    """Run ``target(*a, index, barrier, results)`` for each ``a`` in its own spawned process."""
-    ctx = multiprocessing.get_context("spawn")
-    barrier = ctx.Barrier(len(args))
-    results = ctx.Queue()
-    processes = [ctx.Process(target=target, args=(*a, i, barrier, results)) for i, a in enumerate(args)]
-    for process in processes:
-        process.start()
-    try:
-        collected = [results.get(timeout=240) for _ in processes]
-    finally:
-        for process in processes:
-            process.join(timeout=30)
-            if process.is_alive():
-                process.kill()
-    return sorted(collected)

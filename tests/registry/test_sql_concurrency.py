@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from registry_sql_support import register_one, run_together
+from registry_sql_support import register_one
 
+from registry_backends import run_together
 from shipyard.registry.sql import RegistryStore
 
 WRITERS = 20

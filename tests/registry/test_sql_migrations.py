@@ -9,9 +9,10 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from registry_sql_support import draft, open_store, run_together
+from registry_sql_support import draft, open_store
 from sqlalchemy import text
 
+from registry_backends import run_together
 from shipyard.errors import StorageError
 from shipyard.registry.sql import RegistryStore, migrate
 from shipyard.registry.sql.engine import create_engine, parse_url
