@@ -2,7 +2,8 @@
 
 Trains the benchmark models, sets up and starts every chosen server configuration on 127.0.0.1,
 then measures each point (model x rows per request x concurrency), alternating servers point by
-point and repeating, reports medians, and checks the performance targets. See benchmarks/README.md.
+point and repeating, reports medians, and checks the performance targets. Then, as a section of its
+own, measures what a deployment's shadows cost its primary (shadows.py). See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import loadgen
 import markdown
 import numpy as np
 import report
+import shadows
 import targets
 from inprocess import measure_predict
 from latency import Hey
@@ -36,6 +38,7 @@ from rich.logging import RichHandler
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 SERVERS = (report.INPROCESS, report.INPROCESS_BATCH, *PEERS)
+SECTIONS = ("servers", shadows.SECTION)  # the comparison, then the cost of shadowing (benchmarks/shadows.py)
 INPROCESS_TITLES = {
     report.INPROCESS: "in-process predict (1 request/call)",
     report.INPROCESS_BATCH: f"in-process predict ({report.INPROCESS_BATCH_ROWS} rows/call)",
@@ -64,6 +67,16 @@ def _choices(allowed: tuple[str, ...]):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--only", type=_choices(SECTIONS), default=None, help="comma list of sections to run: servers,shadows"
+    )
+    parser.add_argument("--skip", type=_choices(SECTIONS), default=[], help="comma list of sections to skip")
+    parser.add_argument(
+        "--shadow-forms",
+        type=_choices(shadows.FORMS),
+        default=list(shadows.FORMS),
+        help="V2 request forms for the shadows section: columns,matrix (default both)",
+    )
     parser.add_argument("--servers", type=_choices(SERVERS), default=list(SERVERS), help="comma list (default: all)")
     parser.add_argument(
         "--models", type=_choices(MODEL_KEYS), default=list(MODEL_KEYS), help="comma list: lr,rf,rf-onnx (default: all)"
@@ -111,6 +124,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             setattr(args, name, value)
     if args.duration <= 0 or args.duration > 600 or args.repeats < 1:
         parser.error("--duration must be in (0, 600] and --repeats at least 1")
+    args.sections = [section for section in (args.only or SECTIONS) if section not in args.skip]
+    if not args.sections:
+        parser.error("--only and --skip leave no section to run")
     return args
 
 
@@ -331,6 +347,15 @@ def run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) ->
     return meta, samples
 
 
+def section_meta(args: argparse.Namespace) -> dict:
+    """The result file's header when the comparison does not run (`--only shadows`)."""
+    return {
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine": environment.machine(),
+        "versions": {"bench": environment.project_versions()},
+    }
+
+
 def venv_versions(peers: list[Peer]) -> dict[str, dict[str, str]]:
     """Every package of every venv measured: "bench" is the project venv (in-process and Shipyard)."""
     versions = {"bench": environment.project_versions()}
@@ -377,19 +402,39 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     ok = False
     try:
-        with terminate_as_interrupt(), contextlib.ExitStack() as stack:
-            meta, samples = run(args, workdir, stack)
-        summaries = report.summarize(samples)
-        checks = targets.evaluate(summaries)
-        report.write_json(output, meta=meta, samples=samples, summaries=summaries, targets=targets.as_json(checks))
-        report.render(console, summaries, meta["model_titles"], meta["server_titles"])
-        load_generator = meta["load_generator"]
-        if load_generator:
-            console.print(f"Load generator: {load_generator['version']} (connections = concurrency)")
-        targets.render(console, checks)
-        if args.markdown:
-            markdown.write(args.markdown, meta, summaries, checks)
-            console.print(f"Markdown: {args.markdown}")
+        if "servers" in args.sections:
+            with terminate_as_interrupt(), contextlib.ExitStack() as stack:
+                meta, samples = run(args, workdir, stack)
+            summaries = report.summarize(samples)
+            checks = targets.evaluate(summaries)
+            report.write_json(output, meta=meta, samples=samples, summaries=summaries, targets=targets.as_json(checks))
+            report.render(console, summaries, meta["model_titles"], meta["server_titles"])
+            load_generator = meta["load_generator"]
+            if load_generator:
+                console.print(f"Load generator: {load_generator['version']} (connections = concurrency)")
+            targets.render(console, checks)
+            if args.markdown:
+                markdown.write(args.markdown, meta, summaries, checks)
+                console.print(f"Markdown: {args.markdown}")
+        else:
+            meta, samples, summaries, checks = section_meta(args), [], [], []
+        if shadows.SECTION in args.sections:
+            # Its own section: the comparison's servers are stopped by now.
+            console.rule("shadow cost")
+            reason = shadows.unavailable_reason()
+            if reason:
+                console.print(f"[yellow]skipping the shadows section: {reason}[/yellow]", highlight=False)
+                meta[shadows.SECTION] = {"skipped": reason}
+            else:
+                warn_if_busy("before the shadows section")
+                with terminate_as_interrupt(), contextlib.ExitStack() as stack:
+                    meta[shadows.SECTION] = shadows.run(args, workdir, stack, console)
+                shadows.render(console, meta[shadows.SECTION])
+            report.write_json(output, meta=meta, samples=samples, summaries=summaries, targets=targets.as_json(checks))
+            if args.markdown and not reason:
+                with args.markdown.open("a" if "servers" in args.sections else "w") as out:
+                    out.write("\n" + shadows.markdown(meta[shadows.SECTION]))
+                console.print(f"Markdown: {args.markdown}")
         if args.quick:
             console.print("[yellow]--quick: one short repeat per point; a harness check, not a result.[/yellow]")
         console.print(f"Results: {output}")

@@ -26,6 +26,9 @@ RANKS = {
     # Plain records and name checks of the registry: data only, used by lower layers.
     "registry.types": 2,
     "registry.refs": 2,
+    # Mergeable rollout telemetry and answer comparison: numpy-only data, stored by the registry.
+    "rollout.window": 2,
+    "rollout.compare": 2,
     "lineage": 3,
     "protocol": 3,
     "flavors": 4,

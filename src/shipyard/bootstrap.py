@@ -3,6 +3,7 @@ wires them up, so that HTTP, a future gRPC front and tests all serve through the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shipyard.config import Settings
@@ -14,13 +15,17 @@ from shipyard.registry.artifacts.base import ArtifactStore
 from shipyard.registry.artifacts.factory import open_artifact_store
 from shipyard.registry.provenance import Provenance
 from shipyard.registry.recorder import AuditRecorder
+from shipyard.registry.refs import ModelRef
 from shipyard.registry.service import RegistryService
 from shipyard.registry.sql.keys import KeyStore
 from shipyard.registry.sql.store import RegistryStore
 from shipyard.serving.access import KeyAccess
+from shipyard.serving.controller import RolloutController
 from shipyard.serving.dataplane import DataPlane
 from shipyard.serving.manager import ModelManager
 from shipyard.serving.ratelimit import RateLimiter, limiter_from_settings
+from shipyard.serving.shadows import ShadowDispatcher
+from shipyard.serving.telemetry import RolloutTelemetry
 
 
 @dataclass
@@ -76,11 +81,26 @@ class Serving:
     dataplane: DataPlane
     limiter: RateLimiter
     access: KeyAccess
+    telemetry: RolloutTelemetry
+    shadows: ShadowDispatcher
+    controller: RolloutController
+
+    async def start(self, refs: Sequence[ModelRef]) -> None:
+        """Load and warm ``refs``, then start the background work deployments need
+        (telemetry flushes, shadow threads, canary analyses)."""
+        await self.manager.start(refs)
+        # Idle unless a deployment is served (one may take over a model's name later).
+        self.telemetry.start()
+        self.shadows.start()
+        self.controller.start()
 
     async def close(self) -> None:
         """Stop taking work, unload, release the limiter (the app's lifespan calls this)."""
         self.dataplane.draining = True
+        await self.controller.close()
+        await self.shadows.close()
         await self.manager.close()
+        await self.telemetry.close()
         self.dataplane.close()
         await self.limiter.close()
 
@@ -94,11 +114,30 @@ def build_serving(services: Services, *, key_cache_seconds: float | None = None)
     manager = ModelManager(
         services.registry, poll_seconds=settings.alias_poll_seconds, observers=[metrics], settings=settings
     )
+
+    def measured(name: str) -> bool:
+        served = manager.deployment(name)
+        return served is not None and served.measures_outcomes
+
+    telemetry = RolloutTelemetry(
+        services.store.rollouts, measured=measured, flush_seconds=settings.rollout_tick_seconds
+    )
+    shadows = ShadowDispatcher(
+        manager.deployment,
+        telemetry,
+        threads=settings.shadow_threads,
+        queue_size=settings.shadow_queue,
+        timeout_seconds=settings.request_timeout_seconds,
+        observers=[metrics],
+    )
     dataplane = DataPlane(
         manager,
         max_rows=settings.max_rows,
         timeout_seconds=settings.request_timeout_seconds,
-        observers=[metrics],
+        observers=[metrics, telemetry, shadows],
+    )
+    controller = RolloutController(
+        services.store, manager, tick_seconds=settings.rollout_tick_seconds, observers=[metrics]
     )
     cache = settings.key_cache_seconds if key_cache_seconds is None else key_cache_seconds
     return Serving(
@@ -107,4 +146,7 @@ def build_serving(services: Services, *, key_cache_seconds: float | None = None)
         dataplane=dataplane,
         limiter=limiter_from_settings(settings),
         access=KeyAccess(services.keys, cache_seconds=cache),
+        telemetry=telemetry,
+        shadows=shadows,
+        controller=controller,
     )

@@ -45,6 +45,8 @@ class Settings(BaseModel):
     """``file:///path`` or ``s3://bucket/prefix``; default ``file://$home/artifacts``."""
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
+    s3_archive_storage_class: str | None = Field(default=None, pattern=r"^[A-Z_]{1,32}$")
+    """Storage class of archived artifacts (``STANDARD_IA``, ``GLACIER_IR``, ...); None: the bucket's default."""
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
@@ -57,7 +59,14 @@ class Settings(BaseModel):
     graceful_timeout_seconds: float = Field(default=10.0, ge=0)
     drain_seconds: float = Field(default=0.0, ge=0)
     """After SIGTERM: how long /ready answers 503 before the listener closes."""
-    alias_poll_seconds: float = Field(default=1.0, gt=0)
+    alias_poll_seconds: float = Field(default=0.5, gt=0)
+    """How often a server re-reads its aliases, deployments and version lifecycles."""
+    rollout_tick_seconds: float = Field(default=1.0, gt=0, le=60)
+    """How often a server analyses the canaries of its deployments (and writes telemetry)."""
+    shadow_threads: int = Field(default=1, ge=1, le=64)
+    """Threads computing shadow and mirrored copies (never the inference threads)."""
+    shadow_queue: int = Field(default=256, ge=1, le=100_000)
+    """Copies waiting for a shadow thread; past it copies are dropped and counted."""
     inference_threads: int = Field(default=4, ge=1, le=256)
     batching: bool = True
     """Gather concurrent requests to one row-independent model version into one predict call."""

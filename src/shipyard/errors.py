@@ -26,6 +26,7 @@ and the CLI exit code are properties of the class and are mapped once, at the ed
     │   ├── AliasNotFound              alias_not_found
     │   └── ArtifactNotFound           artifact_not_found
     ├── Conflict                       conflict                  409  exit 4
+    ├── Gone                           retired                   410  exit 12 a retired version (names its successor)
     ├── UnsafeFormat                   unsafe_format             422  exit 5  pickle / untrusted types
     ├── UnsupportedFormat              unsupported_format        422  exit 5
     ├── ModelRejected                  model_rejected            422  exit 5  an upload refused for its content
@@ -220,6 +221,20 @@ class Conflict(ShipyardError):
     code = "conflict"
     http_status = 409
     exit_code = 4
+
+
+class Gone(ShipyardError):
+    """Raised when a model version was retired; ``details["successor"]`` names what to use
+    instead (a reference such as ``fraud/5`` or ``fraud@production``, or None)."""
+
+    code = "retired"
+    http_status = 410
+    exit_code = 12
+
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        body["successor"] = self.details.get("successor")
+        return body
 
 
 class UnsafeFormat(ShipyardError):

@@ -53,6 +53,7 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         "V2 /infer",
         "MLflow",
         "summary",
+        "rolled back from 25%: min_agreement failed",
         "demo passed",
     ):
         assert expected in result.stdout, expected

@@ -3,7 +3,9 @@
 Train two classifiers → register both with their training data and metrics → alias
 ``production`` → 1 → serve ``demo-model@production`` in a child process → ask it through
 all three protocols → move the alias to 2 under concurrent load and watch the answering
-version switch with no failed request → SIGTERM and a clean exit.
+version switch with no failed request → apply a canary deployment of a careless third
+version under the same name and watch the analysis roll it back by itself → SIGTERM and a
+clean exit.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
+from shipyard.cli import demo_canary
 from shipyard.cli.context import cli_state
 from shipyard.cli.demo_traffic import LoadResult, ServerProcess, run_load
 from shipyard.cli.output import console, human_size, short_sha, table
@@ -31,6 +34,8 @@ LOAD_SECONDS = 4.0
 SWITCH_AFTER = 1.5
 BUCKET_SECONDS = 0.5
 SHOWN_ROWS = 4
+DEMO_SERVER_SETTINGS = {"SHIPYARD_ALIAS_POLL_SECONDS": "0.25", "SHIPYARD_ROLLOUT_TICK_SECONDS": "0.25"}
+"""A demo's rollout takes seconds, not minutes: the server polls and analyses four times a second."""
 
 
 @dataclass(frozen=True)
@@ -144,7 +149,9 @@ def _run(out: Console, home: Path) -> int:
         services.close()
 
     out.print(Rule(f"3 · shipyard serve {MODEL}@{ALIAS}", align="left"))
-    server = ServerProcess.start([f"{MODEL}@{ALIAS}"], home=home, log_path=home / "demo-server.log")
+    server = ServerProcess.start(
+        [f"{MODEL}@{ALIAS}"], home=home, log_path=home / "demo-server.log", settings=DEMO_SERVER_SETTINGS
+    )
     try:
         took = server.wait_ready()
         out.print(f"listening on {server.url}, ready in {took:.1f} s")
@@ -157,6 +164,11 @@ def _run(out: Console, home: Path) -> int:
         out.print(f"{WORKERS} client threads for {LOAD_SECONDS:.0f} s; the alias moves at {SWITCH_AFTER:.1f} s")
         load = _roll_out(server.url, api_key, sample, second.version)
         _show_load(out, load, first.version, second.version)
+
+        out.print(Rule("5 · a canary that disagrees with production is rolled back by itself", align="left"))
+        canary_load, rolled_back = demo_canary.run(
+            out, home, server.url, api_key, x_train=x_train, y_train=y_train, x_test=x_test
+        )
     except BaseException:
         server.stop()
         tail = server.log_tail()
@@ -164,16 +176,20 @@ def _run(out: Console, home: Path) -> int:
             out.print(Text(f"server log ({server.log_path}):\n{tail}", style="dim"))
         raise
 
-    out.print(Rule("5 · SIGTERM", align="left"))
+    out.print(Rule("6 · SIGTERM", align="left"))
     code, seconds = server.stop()
     out.print(f"server exited with code {code} after {seconds:.1f} s")
-    failures = len(load.failed) + (1 if load.switch_error else 0) + (1 if code != 0 else 0)
+    failed = len(load.failed) + len(canary_load.failed)
+    failures = failed + (1 if load.switch_error else 0) + (1 if code != 0 else 0) + (0 if rolled_back else 1)
     if failures:
-        out.print(Text(f"demo FAILED: {len(load.failed)} failed requests, server exit {code}", style="bold red"))
+        why = "" if rolled_back else ", the canary was not rolled back"
+        out.print(Text(f"demo FAILED: {failed} failed requests, server exit {code}{why}", style="bold red"))
         return failures
+    total = len(load.answers) + len(canary_load.answers)
     out.print(
         Text(
-            f"demo passed: {len(load.answers)} requests, 0 failed, rolled out without a dropped request",
+            f"demo passed: {total} requests, 0 failed; rolled out, then a bad canary rolled back, "
+            "without a dropped request",
             style="bold green",
         )
     )

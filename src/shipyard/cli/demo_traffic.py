@@ -25,6 +25,7 @@ from shipyard.errors import ShipyardError, Unavailable
 
 LOOPBACK = "127.0.0.1"
 VERSION_HEADER = "x-shipyard-model-version"
+VARIANT_HEADER = "x-shipyard-variant"
 
 
 def free_port() -> int:
@@ -44,9 +45,18 @@ class ServerProcess:
     log_path: Path
 
     @classmethod
-    def start(cls, refs: list[str], *, home: Path, log_path: Path, extra_args: tuple[str, ...] = ()) -> ServerProcess:
+    def start(
+        cls,
+        refs: list[str],
+        *,
+        home: Path,
+        log_path: Path,
+        extra_args: tuple[str, ...] = (),
+        settings: dict[str, str] | None = None,
+    ) -> ServerProcess:
+        """``settings``: extra ``SHIPYARD_*`` environment for the server (name → value)."""
         port = free_port()
-        env = {**os.environ, "SHIPYARD_HOME": str(home)}
+        env = {**os.environ, "SHIPYARD_HOME": str(home), **(settings or {})}
         command = [sys.executable, "-m", "shipyard", "serve", *refs, "--host", LOOPBACK, "--port", str(port)]
         with log_path.open("wb") as log:
             process = subprocess.Popen([*command, *extra_args], env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -98,6 +108,8 @@ class Answer:
     latency: float
     version: int | None
     error: str | None = None
+    variant: str | None = None
+    """The deployment variant that answered (``X-Shipyard-Variant``), if any."""
 
 
 @dataclass
@@ -151,9 +163,10 @@ def run_load(
                     header = response.headers.get(VERSION_HEADER)
                     error = None if response.status_code == 200 else f"HTTP {response.status_code}"
                     version = int(header) if header and header.isdigit() else None
+                    variant = response.headers.get(VARIANT_HEADER)
                 except httpx.HTTPError as exc:
-                    latency, version, error = time.monotonic() - sent, None, type(exc).__name__
-                answers.append(Answer(sent - started, latency, version, error))
+                    latency, version, error, variant = time.monotonic() - sent, None, type(exc).__name__, None
+                answers.append(Answer(sent - started, latency, version, error, variant))
         with lock:
             result.answers.extend(answers)
 

@@ -1,4 +1,5 @@
-"""``shipyard models``: register, list, show and alias model versions."""
+"""``shipyard models``: register, list, show and alias model versions; their lifecycle
+(deprecate, retire, reinstate, archive, restore) is in ``cli/lifecycle.py``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import click
 
-from shipyard.cli import views
+from shipyard.cli import lifecycle, views
 from shipyard.cli.context import cli_state
 from shipyard.cli.inputs import parse_metrics, parse_pairs, parse_params, read_table, split_target
 from shipyard.cli.output import byte_progress, console, human_size, print_json, short_sha, show
@@ -232,6 +233,10 @@ def compile_command(
         return
     for line in views.compile_lines(version):
         click.echo(line)
+
+
+for _command in lifecycle.COMMANDS:
+    models.add_command(_command)
 
 
 @contextmanager

@@ -67,6 +67,7 @@ def serve(
     from shipyard.http.app import check_bind
     from shipyard.http.server import serve as run_server
     from shipyard.registry.refs import parse_ref
+    from shipyard.registry.service import check_loadable
     from shipyard.serving.ratelimit import parse_rate_limits
 
     overrides: dict[str, Any] = {
@@ -97,6 +98,7 @@ def serve(
             checked.extend(_served_refs(services, ref))
         for ref in checked:
             version = services.registry.resolve(ref)
+            check_loadable(version)  # a retired version: one line naming its successor
             if services.settings.runtime == "compiled" and (version.compiled is None or not version.compiled.agreed):
                 raise InvalidRequest(
                     f"{version.ref} has no verified compiled form"

@@ -51,6 +51,7 @@ def model_view(model: Model, versions: Sequence[ModelVersion]) -> list[Renderabl
     rows = [
         [
             str(v.version),
+            _state(v),
             v.flavor,
             short_sha(v.artifact.sha256),
             human_size(v.artifact.size),
@@ -62,7 +63,9 @@ def model_view(model: Model, versions: Sequence[ModelVersion]) -> list[Renderabl
         ]
         for v in versions
     ]
-    grid = table("versions", ["version", "flavor", "sha256", "size", "aliases", "by", "created", "metrics", ""], rows)
+    grid = table(
+        "versions", ["version", "state", "flavor", "sha256", "size", "aliases", "by", "created", "metrics", ""], rows
+    )
     return [Panel(facts, title=f"[bold]{model.name}[/bold]", title_align="left", expand=False), grid]
 
 
@@ -75,6 +78,7 @@ def version_view(version: ModelVersion) -> list[RenderableType]:
         ("size", f"{human_size(version.artifact.size)} ({version.artifact.size} bytes), {version.artifact.filename}"),
         ("format", version.flavor),
         ("aliases", ", ".join(version.aliases) or "-"),
+        *_lifecycle_facts(version),
         (
             "training data",
             f"sha256 {data.sha256[:16]}…, {data.rows} rows, {len(data.columns)} columns" if data else "-",
@@ -106,6 +110,42 @@ def version_view(version: ModelVersion) -> list[RenderableType]:
     )
     panel = Panel(_facts(facts), title=f"[bold]{version.ref}[/bold]", title_align="left", expand=False)
     return [panel, Group(inputs, outputs)]
+
+
+def _state(version: ModelVersion) -> Text:
+    if version.lifecycle == "active":
+        return Text("active")
+    label = version.lifecycle + (", archived" if version.archived_at is not None else "")
+    return Text(label, style="red" if version.lifecycle == "retired" else "yellow")
+
+
+def _lifecycle_facts(version: ModelVersion) -> list[tuple[str, str | Text]]:
+    facts: list[tuple[str, str | Text]] = [("lifecycle", _state(version))]
+    for label, value in (
+        ("deprecated", version.deprecated_at),
+        ("sunset", version.sunset_at),
+        ("retired", version.retired_at),
+        ("archived", version.archived_at),
+    ):
+        if value is not None:
+            facts.append((label, value.isoformat(timespec="seconds")))
+    if version.successor:
+        facts.append(("successor", version.successor))
+    if version.lifecycle_reason:
+        facts.append(("lifecycle reason", version.lifecycle_reason))
+    return facts
+
+
+def lifecycle_line(version: ModelVersion) -> str:
+    """One line for a lifecycle change: ``fraud/3: retired (archived), successor fraud/5``."""
+    parts = [f"{version.ref}: {version.lifecycle}"]
+    if version.archived_at is not None:
+        parts[0] += " (artifacts archived)"
+    if version.sunset_at is not None:
+        parts.append(f"sunset {version.sunset_at.isoformat(timespec='seconds')}")
+    if version.successor:
+        parts.append(f"successor {version.successor}")
+    return ", ".join(parts)
 
 
 def _compiled_facts(version: ModelVersion) -> list[tuple[str, str | Text]]:

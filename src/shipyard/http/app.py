@@ -85,7 +85,7 @@ def create_app(services: Services, refs: Sequence[ModelRef], *, access: AccessPo
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await manager.start(refs)
+        await serving.start(refs)
         try:
             yield
         finally:

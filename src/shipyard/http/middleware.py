@@ -65,7 +65,10 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 )
 NO_STORE: tuple[tuple[bytes, bytes], ...] = ((b"cache-control", b"no-store"),)
 CORS_ALLOW_HEADERS = "authorization, content-type, x-request-id, inference-header-content-length"
-CORS_EXPOSE_HEADERS = b"x-request-id, x-shipyard-model-version, inference-header-content-length, retry-after"
+CORS_EXPOSE_HEADERS = (
+    b"x-request-id, x-shipyard-model-version, inference-header-content-length, retry-after, "
+    b"deprecation, sunset, link"  # a deprecated version's notice (serving/notices)
+)
 
 
 class Limiter(Protocol):
@@ -238,8 +241,10 @@ class EdgeMiddleware:
                     f"request body of {length} bytes is over the limit of {limit} bytes",
                     hint="send fewer rows per request, or raise max_body_bytes",
                 )
-            if spec.enforce_media_type:
-                _check_media_type(spec, headers.get(b"content-type"))
+            content_type = headers.get(b"content-type")
+            # A POST with no body at all (``curl -X POST .../pause``) needs no Content-Type.
+            if spec.enforce_media_type and not (length == 0 and content_type is None):
+                _check_media_type(spec, content_type)
             if self.limiter is not None and spec.scope != OPEN:
                 await self.limiter.check(caller)
             await self.app(scope, _limited(receive, limit), send_wrapper)

@@ -17,8 +17,8 @@ The machinery (``RouteSpec``, ``RouteTable``) is in ``http/route_spec``.
 from __future__ import annotations
 
 from shipyard.governance import scopes as sc
-from shipyard.http import admin, deployments, management, mlflow, ops, v1, v2
-from shipyard.http.route_spec import JSON, MULTIPART, OCTETS, OPEN, Reply, RouteSpec, RouteTable
+from shipyard.http import admin, deployments, lifecycle, management, mlflow, ops, v1, v2
+from shipyard.http.route_spec import JSON, MULTIPART, OCTETS, OPEN, Endpoint, Reply, RouteSpec, RouteTable
 from shipyard.http.schemas import ALIAS_PATTERN, KEY_ID_PATTERN, MODEL_NAME_PATTERN, Schema, ref
 
 # -- the OpenAPI building blocks --------------------------------------------------------------
@@ -49,6 +49,7 @@ _INFER_V2_REQUEST = {JSON: ref("V2InferenceRequest"), OCTETS: {"type": "string",
 _INFER_V2_REPLY = Reply(
     "200", "The outputs", {JSON: ref("V2InferenceResponse"), OCTETS: {"type": "string", "format": "binary"}}
 )
+_RETIRED = Reply("410", "The version is retired; the body names its successor", {JSON: ref("Retired")})
 _READY_503 = Reply("503", "Not ready (loading or draining)", {JSON: ref("V2Ready")})
 
 
@@ -65,7 +66,7 @@ def _v2_infer(path: str, op: str, summary: str) -> RouteSpec:
         model_param="name",
         body="inference",
         request=_INFER_V2_REQUEST,
-        replies=(_INFER_V2_REPLY,),
+        replies=(_INFER_V2_REPLY, _RETIRED),
         open_inference=True,
         fast=True,
     )
@@ -84,9 +85,30 @@ def _mlflow_invocations(path: str, op: str, summary: str) -> RouteSpec:
         model_param="name" if "{name}" in path else None,
         body="inference",
         request={JSON: ref("MlflowRequest"), "text/csv": {"type": "string"}},
-        replies=(_ok("Predictions"),),
+        replies=(_ok("Predictions"), _RETIRED),
         open_inference=True,
         fast=True,
+    )
+
+
+def _lifecycle_route(action: str, endpoint: Endpoint, schema: str, summary: str) -> RouteSpec:
+    return RouteSpec(
+        "POST",
+        f"/api/models/{{name}}/versions/{{version}}/{action}",
+        endpoint,
+        sc.ALIASES_WRITE,
+        "model",
+        f"{action}_version",
+        summary,
+        _MGMT,
+        model_param="name",
+        body="json",
+        request={JSON: ref(schema)},
+        replies=(
+            _ok("Version"),
+            Reply("409", "Not allowed in the version's state (aliased, retired, archived...)", {JSON: ref("Error")}),
+        ),
+        enforce_media_type=True,
     )
 
 
@@ -106,7 +128,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         model_param="name",
         body="inference",
         request={JSON: ref("V1PredictRequest")},
-        replies=(_ok("Predictions"),),
+        replies=(_ok("Predictions"), _RETIRED),
         open_inference=True,
         fast=True,
     ),
@@ -339,6 +361,17 @@ ROUTES: tuple[RouteSpec, ...] = (
         model_param="name",
         replies=(Reply("204", "Deleted"),),
     ),
+    # -- version lifecycle (docs/lifecycle.md): the scope of alias moves -------------------------
+    *(
+        _lifecycle_route(action, endpoint, schema, summary)
+        for action, endpoint, schema, summary in (
+            ("deprecate", lifecycle.deprecate, "Deprecate", "Deprecate a version (Deprecation/Sunset headers)"),
+            ("retire", lifecycle.retire, "Retire", "Retire a version (it answers 410, naming its successor)"),
+            ("reinstate", lifecycle.reinstate, "LifecycleNote", "Make a deprecated or retired version active"),
+            ("archive", lifecycle.archive, "LifecycleNote", "Move a retired version's artifacts to archive storage"),
+            ("restore", lifecycle.restore, "LifecycleNote", "Bring an archived version's artifacts back"),
+        )
+    ),
     # -- deployments (the scope is checked on the deployment's name) -------------------------------
     RouteSpec(
         "GET",
@@ -413,6 +446,124 @@ ROUTES: tuple[RouteSpec, ...] = (
         _DEPLOY,
         model_param="name",
         replies=(_ok("DeploymentRevision"),),
+    ),
+    # operating a deployment (docs/rollout.md): reading is models.read, moves deployments.write
+    RouteSpec(
+        "GET",
+        "/api/deployments/{name}/status",
+        deployments.status,
+        sc.MODELS_READ,
+        "model",
+        "deployment_status",
+        "The live split, traffic per variant over a window, and the rollout's step and last verdict",
+        _DEPLOY,
+        model_param="name",
+        replies=(_ok("DeploymentStatus"), Reply("404", "No such live deployment", {JSON: ref("Error")})),
+        query={"window": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400, "default": 60}},
+    ),
+    *(
+        RouteSpec(
+            "POST",
+            f"/api/deployments/{{name}}/{action}",
+            endpoint,
+            sc.DEPLOYMENTS_WRITE,
+            "model",
+            f"{action}_deployment",
+            summary,
+            _DEPLOY,
+            model_param="name",
+            body="json",
+            request={JSON: ref(schema)},
+            replies=(
+                _ok(reply),
+                Reply("404", "No such live deployment, variant or revision", {JSON: ref("Error")}),
+                Reply("409", "The deployment changed while this was decided; try again", {JSON: ref("Error")}),
+            ),
+            enforce_media_type=True,
+        )
+        for action, endpoint, schema, reply, summary in (
+            (
+                "promote",
+                deployments.promote,
+                "DeploymentPromote",
+                "DeploymentApplied",
+                "Make the canary (or a named variant) the primary now, as a new revision",
+            ),
+            (
+                "rollback",
+                deployments.rollback,
+                "DeploymentRollback",
+                "DeploymentApplied",
+                "Make an earlier revision's spec current again, as a new revision (stops a rollout)",
+            ),
+            (
+                "pause",
+                deployments.pause,
+                "DeploymentNote",
+                "Deployment",
+                "Hold the rollout where it is (the split stays, no step is taken)",
+            ),
+            (
+                "resume",
+                deployments.resume,
+                "DeploymentNote",
+                "Deployment",
+                "Go on with the rollout (the current step bakes again from now)",
+            ),
+        )
+    ),
+    RouteSpec(
+        "GET",
+        "/api/deployments/{name}/shadow-report",
+        deployments.shadow_report,
+        sc.MODELS_READ,
+        "model",
+        "deployment_shadow_report",
+        "Per shadow and canary mirror: copies, agreement, score and latency deltas, errors, dropped",
+        _DEPLOY,
+        model_param="name",
+        replies=(_ok("ShadowReport"), Reply("404", "No such live deployment", {JSON: ref("Error")})),
+        query={
+            "since": {"type": "string", "description": "Unix seconds or ISO 8601 (default: an hour before until)"},
+            "until": {"type": "string", "description": "Unix seconds or ISO 8601 (default: now)"},
+        },
+    ),
+    RouteSpec(
+        "GET",
+        "/api/deployments/{name}/experiment-report",
+        deployments.experiment_report,
+        sc.MODELS_READ,
+        "model",
+        "deployment_experiment_report",
+        "An experiment's arms, comparisons with the control and recommendation (fixed horizon)",
+        _DEPLOY,
+        model_param="name",
+        replies=(_ok("ExperimentReport"), Reply("404", "No such live deployment", {JSON: ref("Error")})),
+        query={"metric": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_.:-]{0,127}$"}},
+    ),
+    RouteSpec(
+        "POST",
+        "/api/deployments/{name}/outcomes",
+        deployments.record_outcomes,
+        sc.INFER,  # whoever may predict with the deployment reports how its predictions turned out
+        "model",
+        "record_deployment_outcomes",
+        "Record outcomes of requests the deployment answered (one, or up to 1000)",
+        _DEPLOY,
+        model_param="name",
+        body="inference",  # up to 1000 outcomes; the endpoint caps the body at 1 MiB
+        request={JSON: ref("OutcomeRequest")},
+        replies=(
+            Reply("201", "Recorded", {JSON: {"anyOf": [ref("OutcomeRecorded"), ref("OutcomeBatchResult")]}}),
+            Reply(
+                "200",
+                "The same value was recorded already (a batch: none was created)",
+                {JSON: {"anyOf": [ref("OutcomeRecorded"), ref("OutcomeBatchResult")]}},
+            ),
+            Reply("404", "No such deployment, or a request id it never answered", {JSON: ref("Error")}),
+            Reply("409", "Another value is recorded for this request and metric", {JSON: ref("Error")}),
+        ),
+        enforce_media_type=True,
     ),
     # -- keys and audit -----------------------------------------------------------------------------
     RouteSpec(

@@ -45,6 +45,9 @@ _STRING_MAP: Schema = {"type": "object", "additionalProperties": {"type": "strin
 _ANY_MAP: Schema = {"type": "object"}
 _TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
 _NULLABLE_STRING: Schema = {"type": ["string", "null"]}
+_NULLABLE_NUMBER: Schema = {"type": ["number", "null"]}
+_NULLABLE_TIMESTAMP: Schema = {"type": ["string", "null"], "format": "date-time"}
+_REASON: Schema = {"type": "string", "maxLength": 4096, "description": "why, for the audit trail"}
 _SCALAR: Schema = {"type": ["number", "string", "boolean", "null"]}
 _ROW: Schema = {
     "description": "one row: a list of values, or an object of column name to value",
@@ -318,6 +321,50 @@ COMPONENTS: dict[str, Schema] = {
             "compiled": {"type": ["object", "null"]},
             "serving_runtime": {"type": "string"},
             "compile_error": _NULLABLE_STRING,
+            "lifecycle": {"type": "string", "enum": ["active", "deprecated", "retired"]},
+            "deprecated_at": _NULLABLE_TIMESTAMP,
+            "sunset_at": _NULLABLE_TIMESTAMP,
+            "successor": _NULLABLE_STRING,
+            "retired_at": _NULLABLE_TIMESTAMP,
+            "archived_at": _NULLABLE_TIMESTAMP,
+            "lifecycle_reason": _NULLABLE_STRING,
+        },
+    },
+    # -- version lifecycle (docs/lifecycle.md) ----------------------------------------------
+    "Deprecate": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "sunset_at": {
+                "type": "string",
+                "description": "a future date (2027-03-01, midnight UTC) or ISO 8601 date and time",
+            },
+            "successor": {"type": "string", "description": "NAME/VERSION, NAME@ALIAS or NAME"},
+            "reason": _REASON,
+        },
+    },
+    "Retire": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "successor": {"type": "string", "description": "default: the successor its deprecation named"},
+            "archive": {"type": "boolean", "description": "also move its artifacts to archive storage"},
+            "reason": _REASON,
+        },
+    },
+    "LifecycleNote": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"reason": _REASON},
+    },
+    "Retired": {
+        "type": "object",
+        "required": ["error", "code", "successor"],
+        "properties": {
+            "error": {"type": "string"},
+            "code": {"type": "string", "enum": ["retired"]},
+            "successor": _NULLABLE_STRING,
+            "hint": {"type": "string"},
         },
     },
     "UploadForm": {
@@ -396,6 +443,13 @@ COMPONENTS: dict[str, Schema] = {
             "current_revision": {"type": "integer", "minimum": 1},
             "created_at": _TIMESTAMP,
             "updated_at": _TIMESTAMP,
+            "rollout_status": {
+                "type": ["string", "null"],
+                "enum": ["progressing", "promoted", "rolled_back", None],
+                "description": "progressive delivery's status (null: no rollout)",
+            },
+            "step_started_at": _NULLABLE_TIMESTAMP,
+            "rollout_verdict": {"type": ["object", "null"], "description": "the last analysis verdict"},
         },
     },
     "DeploymentRevision": {
@@ -442,6 +496,220 @@ COMPONENTS: dict[str, Schema] = {
             "deployment": {"$ref": "#/components/schemas/Deployment"},
             "revision": {"$ref": "#/components/schemas/DeploymentRevision"},
             "changed": {"type": "boolean", "description": "false: the spec was the current one; no new revision"},
+        },
+    },
+    # -- operating a deployment (rollout/operations) ------------------------------------------
+    "DeploymentPromote": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "variant": {"type": "string", "minLength": 1, "maxLength": 128, "description": "default: the canary"},
+            "reason": _REASON,
+        },
+    },
+    "DeploymentRollback": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "to_revision": {"type": "integer", "minimum": 1, "description": "default: the previous revision"},
+            "reason": _REASON,
+        },
+    },
+    "DeploymentNote": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"reason": _REASON},
+    },
+    "VariantTraffic": {
+        "type": "object",
+        "required": ["variant", "model", "role", "requests", "errors"],
+        "properties": {
+            "variant": {"type": "string"},
+            "model": {"type": "string"},
+            "role": {"type": "string", "enum": ["primary", "canary", "shadow", "arm"]},
+            "weight": {"type": ["number", "null"], "description": "percent of the traffic (null for a shadow)"},
+            "sample": {"type": ["number", "null"], "description": "a shadow's copied fraction"},
+            "requests": {"type": "integer", "minimum": 0},
+            "req_per_s": _NULLABLE_NUMBER,
+            "errors": {"type": "integer", "minimum": 0},
+            "error_rate": _NULLABLE_NUMBER,
+            "p50_ms": _NULLABLE_NUMBER,
+            "p99_ms": _NULLABLE_NUMBER,
+        },
+    },
+    "DeploymentStatus": {
+        "type": "object",
+        "required": ["deployment", "state", "revision", "strategy", "window_seconds", "variants", "rollout"],
+        "properties": {
+            "deployment": {"type": "string"},
+            "state": {"type": "string", "enum": ["active", "paused"]},
+            "revision": {"type": "integer", "minimum": 1},
+            "strategy": {"type": "string"},
+            "window_seconds": {"type": "number"},
+            "workers_reporting": {"type": "integer", "minimum": 0, "description": "workers with traffic in it"},
+            "variants": {"type": "array", "items": {"$ref": "#/components/schemas/VariantTraffic"}},
+            "rollout": {
+                "type": ["object", "null"],
+                "description": "status, canary, steps, step, canary_weight, bake_seconds, step_started_at, "
+                "step_age_seconds and the last verdict (outcome, reason, gates with their detail)",
+            },
+        },
+    },
+    "ShadowComparison": {
+        "type": "object",
+        "required": ["variant", "kind", "copies", "compared_rows", "errors", "dropped"],
+        "properties": {
+            "variant": {"type": "string"},
+            "kind": {"type": "string", "enum": ["shadow", "mirror"]},
+            "copies": {"type": "integer", "minimum": 0},
+            "compared_rows": {"type": "integer", "minimum": 0},
+            "agreement": _NULLABLE_NUMBER,
+            "mean_score_delta": _NULLABLE_NUMBER,
+            "mean_abs_score_delta": _NULLABLE_NUMBER,
+            "mean_latency_delta_ms": _NULLABLE_NUMBER,
+            "p50_ms": _NULLABLE_NUMBER,
+            "p99_ms": _NULLABLE_NUMBER,
+            "errors": {"type": "integer", "minimum": 0},
+            "dropped": {"type": "integer", "minimum": 0},
+        },
+    },
+    "ShadowReport": {
+        "type": "object",
+        "required": ["deployment", "since", "until", "answered", "shadows", "configured"],
+        "properties": {
+            "deployment": {"type": "string"},
+            "since": {"type": "number", "description": "Unix seconds"},
+            "until": {"type": "number", "description": "Unix seconds"},
+            "answered": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "shadows": {"type": "array", "items": {"$ref": "#/components/schemas/ShadowComparison"}},
+            "configured": {"type": "array", "items": {"type": "string"}},
+        },
+    },
+    "ExperimentReport": {
+        "type": "object",
+        "required": ["deployment", "metric", "decision", "recommendation", "reason", "arms", "comparisons"],
+        "properties": {
+            "deployment": {"type": "string"},
+            "metric": {"type": "string"},
+            "kind": {"type": ["string", "null"], "enum": ["rate", "mean", None]},
+            "method": {"type": "string"},
+            "method_note": {"type": "string"},
+            "control": _NULLABLE_STRING,
+            "alpha": {"type": "number"},
+            "corrected_alpha": {"type": "number"},
+            "power": {"type": "number"},
+            "min_detectable_effect": {"type": "number"},
+            "needed_per_arm": {"type": ["integer", "null"]},
+            "horizon_reached": {"type": "boolean"},
+            "decision": {"type": "string", "enum": ["keep_running", "ship", "keep_control", "no_difference"]},
+            "recommendation": {"type": "string"},
+            "reason": {"type": "string"},
+            "notes": {"type": "array", "items": {"type": "string"}},
+            "arms": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["name", "units", "outcomes", "n", "reached"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "units": {"type": "integer", "description": "requests assigned"},
+                        "outcomes": {"type": "integer"},
+                        "n": {"type": "integer"},
+                        "value": _NULLABLE_NUMBER,
+                        "sd": _NULLABLE_NUMBER,
+                        "needed": {"type": ["integer", "null"]},
+                        "reached": {"type": "boolean"},
+                    },
+                },
+            },
+            "comparisons": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["arm", "control", "test", "valid_for_decision"],
+                    "properties": {
+                        "arm": {"type": "string"},
+                        "control": {"type": "string"},
+                        "test": {"type": "string"},
+                        "statistic": _NULLABLE_NUMBER,
+                        "p_value": _NULLABLE_NUMBER,
+                        "difference": _NULLABLE_NUMBER,
+                        "relative_lift": _NULLABLE_NUMBER,
+                        "ci": {"type": "array", "items": _NULLABLE_NUMBER},
+                        "ci_level": {"type": "number"},
+                        "ci_method": {"type": "string"},
+                        "significant": {"type": ["boolean", "null"]},
+                        "valid_for_decision": {"type": "boolean"},
+                        "note": _NULLABLE_STRING,
+                    },
+                },
+            },
+        },
+    },
+    "Outcome": {
+        "type": "object",
+        "required": ["request_id", "metric", "value"],
+        "additionalProperties": False,
+        "properties": {
+            "request_id": {"type": "string", "minLength": 1, "maxLength": 128, "description": "the X-Request-Id"},
+            "metric": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_.:-]{0,127}$"},
+            "value": {"type": "number"},
+        },
+    },
+    "OutcomeRequest": {
+        "oneOf": [
+            {"$ref": "#/components/schemas/Outcome"},
+            {
+                "type": "object",
+                "required": ["outcomes"],
+                "additionalProperties": False,
+                "properties": {
+                    "outcomes": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 1000,
+                        "items": {"$ref": "#/components/schemas/Outcome"},
+                    }
+                },
+            },
+        ]
+    },
+    "OutcomeRecorded": {
+        "type": "object",
+        "required": ["deployment", "request_id", "metric", "value", "variant", "created"],
+        "properties": {
+            "deployment": {"type": "string"},
+            "request_id": {"type": "string"},
+            "metric": {"type": "string"},
+            "value": {"type": "number"},
+            "variant": {"type": "string", "description": "the variant that answered the request"},
+            "created": {"type": "boolean", "description": "false: the same value was recorded already"},
+        },
+    },
+    "OutcomeBatchResult": {
+        "type": "object",
+        "required": ["deployment", "created", "existing", "failed", "results"],
+        "properties": {
+            "deployment": {"type": "string"},
+            "created": {"type": "integer"},
+            "existing": {"type": "integer"},
+            "failed": {"type": "integer"},
+            "results": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["request_id", "metric", "status"],
+                    "properties": {
+                        "request_id": {"type": "string"},
+                        "metric": {"type": "string"},
+                        "status": {"type": "integer", "description": "201, 200, 404 or 409, as a single outcome"},
+                        "variant": {"type": "string"},
+                        "created": {"type": "boolean"},
+                        "error": {"type": "string"},
+                        "code": {"type": "string"},
+                    },
+                },
+            },
         },
     },
     # -- keys and audit -------------------------------------------------------------------

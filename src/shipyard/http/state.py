@@ -119,6 +119,7 @@ async def run_inference(
             caller=caller.subject,
             deployment=deployment.name if deployment is not None else None,
             variant=variant,
+            revision=deployment.revision if deployment is not None else None,
         )
     )
     if deployment is None:
@@ -136,10 +137,15 @@ async def run_inference(
 
 
 def answer_headers(result: InferenceResult) -> dict[str, str]:
-    """The headers saying what answered: the model version, and the variant for a deployment."""
-    if result.variant is None:
-        return {VERSION_HEADER: str(result.served.version)}
-    return {VERSION_HEADER: str(result.served.version), VARIANT_HEADER: result.variant}
+    """The headers saying what answered: the model version, the variant for a deployment, and
+    a deprecated version's ``Deprecation``/``Sunset``/``Link`` (``serving/notices``)."""
+    headers = {VERSION_HEADER: str(result.served.version)}
+    if result.variant is not None:
+        headers[VARIANT_HEADER] = result.variant
+    notice = result.served.notice.headers
+    if notice:
+        headers.update(notice)
+    return headers
 
 
 def _valid_batch(served: ServedVersion, inputs: RawInputs, *, max_rows: int) -> Batch | None:

@@ -26,7 +26,7 @@ async def model_status(request: Request) -> Response:
     served = state.dataplane.resolve(name)
     return JSONResponse(
         {"name": name, "ready": state.dataplane.ready, "version": str(served.version)},
-        headers={VERSION_HEADER: str(served.version)},
+        headers={VERSION_HEADER: str(served.version), **served.notice.headers},
     )
 
 

@@ -58,7 +58,7 @@ async def model_metadata(request: Request) -> Response:
     body = encode_model_metadata(
         name=name, versions=versions, platform=served.record.flavor, signature=served.signature
     )
-    return JSONResponse(body, headers={VERSION_HEADER: str(served.version)})
+    return JSONResponse(body, headers={VERSION_HEADER: str(served.version), **served.notice.headers})
 
 
 async def model_ready(request: Request) -> Response:

@@ -13,7 +13,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from shipyard.serving.events import BatchRecord, InferenceFailure, InferenceRecord
+from shipyard.serving.events import BatchRecord, InferenceFailure, InferenceRecord, RolloutRecord, ShadowRecord
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 ROW_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 5000, 10000)
@@ -31,6 +31,7 @@ class ServingMetrics:
 
     def __init__(self) -> None:
         self._children: dict[tuple[str, int, str], tuple[Any, Any, Any, Any]] = {}
+        self._deployment_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ("model", "version", "protocol")
         self.requests = Counter(
@@ -88,6 +89,44 @@ class ServingMetrics:
             registry=self.registry,
             multiprocess_mode="livemax",
         )
+        self.deployment_requests = Counter(
+            "shipyard_deployment_requests",
+            "Requests a deployment answered, by the variant and model version that answered",
+            ("deployment", "variant", "version"),
+            registry=self.registry,
+        )
+        self.deployment_errors = Counter(
+            "shipyard_deployment_errors",
+            "Requests to a deployment that failed on the server side (5xx), by variant",
+            ("deployment", "variant", "code"),
+            registry=self.registry,
+        )
+        self.deployment_latency = Histogram(
+            "shipyard_deployment_latency_seconds",
+            "Time from decoded request to outputs, per deployment variant",
+            ("deployment", "variant"),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.shadow_requests = Counter(
+            "shipyard_shadow_requests",
+            "Copies of deployment requests computed off the request path (shadows, mirrored canaries)",
+            ("deployment", "variant", "kind", "result"),
+            registry=self.registry,
+        )
+        self.shadow_latency = Histogram(
+            "shipyard_shadow_latency_seconds",
+            "Time of a shadow (or mirror) model call",
+            ("deployment", "variant", "kind"),
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.rollout_events = Counter(
+            "shipyard_rollout_events",
+            "Progressive-delivery moves: step, promote, rollback",
+            ("deployment", "action"),
+            registry=self.registry,
+        )
         self.http_requests = Counter(
             "shipyard_http_requests",
             "HTTP requests by route group and status class",
@@ -115,10 +154,37 @@ class ServingMetrics:
         latency.observe(record.duration_seconds)
         queue_wait.observe(record.queue_seconds)
         rows.observe(record.rows)
+        if record.deployment is not None and record.variant is not None:
+            self._on_deployment(record)
+
+    def _on_deployment(self, record: InferenceRecord) -> None:
+        assert record.deployment is not None and record.variant is not None
+        key = (record.deployment, record.variant, record.version)
+        children = self._deployment_children.get(key)
+        if children is None:
+            children = (
+                self.deployment_requests.labels(record.deployment, record.variant, str(record.version)),
+                self.deployment_latency.labels(record.deployment, record.variant),
+            )
+            self._deployment_children[key] = children
+        children[0].inc()
+        children[1].observe(record.duration_seconds)
 
     def on_failure(self, failure: InferenceFailure) -> None:
         version = str(failure.version) if failure.version is not None else ""
         self.errors.labels(failure.model, version, failure.protocol, failure.code).inc()
+        if failure.deployment is not None and failure.variant is not None and failure.status >= 500:
+            self.deployment_errors.labels(failure.deployment, failure.variant, failure.code).inc()
+
+    # ShadowObserver
+    def on_shadow(self, record: ShadowRecord) -> None:
+        self.shadow_requests.labels(record.deployment, record.variant, record.kind, record.result).inc()
+        if record.result != "dropped":
+            self.shadow_latency.labels(record.deployment, record.variant, record.kind).observe(record.seconds)
+
+    # RolloutObserver
+    def on_rollout(self, record: RolloutRecord) -> None:
+        self.rollout_events.labels(record.deployment, record.action).inc()
 
     # BatchObserver (through the model manager): one record per model call
     def on_batch(self, record: BatchRecord) -> None:

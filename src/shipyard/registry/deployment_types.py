@@ -59,6 +59,12 @@ class Deployment:
     current_revision: int
     created_at: datetime
     updated_at: datetime
+    rollout_status: str | None = None
+    """Progressive delivery: ``progressing``, ``promoted``, ``rolled_back`` (None: no rollout)."""
+    step_started_at: datetime | None = None
+    """When the current step began (its bake clock; restarted on resume)."""
+    rollout_verdict: dict[str, Any] | None = None
+    """The last analysis verdict (``rollout.analysis.Verdict.to_dict``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -67,6 +73,9 @@ class Deployment:
             "current_revision": self.current_revision,
             "created_at": self.created_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),
+            "rollout_status": self.rollout_status,
+            "step_started_at": self.step_started_at.isoformat() if self.step_started_at else None,
+            "rollout_verdict": self.rollout_verdict,
         }
 
 

@@ -30,11 +30,13 @@ from shipyard.lineage.environment import code_version, environment
 from shipyard.lineage.fingerprint import fingerprint
 from shipyard.lineage.profile import profile
 from shipyard.registry import provenance
+from shipyard.registry.archiving import Archiver
 from shipyard.registry.artifacts.base import ArtifactStore
+from shipyard.registry.lifecycle import gone
 from shipyard.registry.provenance import Provenance
 from shipyard.registry.refs import ModelRef, check_model_name, parse_ref
 from shipyard.registry.sql.store import RegistryStore
-from shipyard.registry.types import ArtifactRef, CompiledArtifact, Lineage, ModelVersion, VersionDraft
+from shipyard.registry.types import RETIRED, ArtifactRef, CompiledArtifact, Lineage, ModelVersion, VersionDraft
 from shipyard.schema.batch import Batch
 from shipyard.schema.examples import example_from_sample, raw_inputs_from_example
 from shipyard.schema.signature import Signature, infer_signature
@@ -89,6 +91,8 @@ class RegistryService:
     ) -> None:
         self.store = store
         self.artifacts = artifacts
+        self.archiver = Archiver(store, artifacts)
+        """Moves retired versions' artifacts to archive storage and back (``registry/archiving.py``)."""
         self.provenance = provenance
         """Signs versions at registration and checks them on load (``registry/provenance.py``);
         None: neither (a bare service in tests)."""
@@ -329,14 +333,17 @@ class RegistryService:
         version = self.resolve(ref)
         return version, self.load_version(version)
 
-    def load_version(self, version: ModelVersion, *, runtime: str = "auto") -> LoadedModel:
+    def load_version(self, version: ModelVersion, *, runtime: str = "auto", allow_retired: bool = False) -> LoadedModel:
         """Fetch (digest checked) and load ``version`` with exactly the trust it was registered with.
 
         ``runtime``: ``auto`` loads the form the version serves with, ``native`` the
         registered artifact, ``compiled`` its verified compiled form (``ModelLoadError`` if none).
+        A retired version is refused (``Gone``, naming its successor) unless ``allow_retired``
+        (checking it); an archived one always (``Conflict``: restore it first).
         """
         if runtime not in RUNTIMES:
             raise InvalidRequest(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+        check_loadable(version, allow_retired=allow_retired)
         chosen = version.serving_runtime if runtime == "auto" else runtime
         # The registered artifact is digest-checked whichever form serves: a version whose
         # original bytes were tampered with must not keep serving through its compiled form.
@@ -379,23 +386,41 @@ class RegistryService:
 
     def artifact_path(self, name: str, version: int) -> tuple[ModelVersion, Path]:
         record = self.store.get_version(name, version)
+        check_loadable(record, allow_retired=True)
         return record, self.artifacts.fetch(record.artifact)
 
     def verify(self) -> Iterator[VerifyResult]:
         """Re-hash every version's artifacts in the store: the registered one, then its
         compiled form when it has one."""
         for model, number, ref in self.store.iter_artifacts():
-            yield self._verify_one(model, number, ref, "model")
-            compiled = self.store.get_version(model, number).compiled
-            if compiled is not None:
-                yield self._verify_one(model, number, compiled.artifact, "compiled")
+            record = self.store.get_version(model, number)
+            archived = record.archived_at is not None
+            yield self._verify_one(model, number, ref, "model", archived=archived)
+            if record.compiled is not None:
+                yield self._verify_one(model, number, record.compiled.artifact, "compiled", archived=archived)
 
-    def _verify_one(self, model: str, number: int, ref: ArtifactRef, kind: str) -> VerifyResult:
+    def _verify_one(self, model: str, number: int, ref: ArtifactRef, kind: str, *, archived: bool) -> VerifyResult:
+        """Re-hash one artifact, in archive storage for an archived version."""
         try:
-            self.artifacts.verify(ref)
+            if archived:
+                self.artifacts.verify_archived(ref)
+            else:
+                self.artifacts.verify(ref)
         except ShipyardError as exc:
             return VerifyResult(model, number, ref, ok=False, error=str(exc), kind=kind)
         return VerifyResult(model, number, ref, ok=True, kind=kind)
+
+
+def check_loadable(version: ModelVersion, *, allow_retired: bool = False) -> None:
+    """Refuse to load an archived version (its bytes are in archive storage) and, unless
+    ``allow_retired``, a retired one (``Gone``, naming its successor)."""
+    if version.lifecycle == RETIRED and not allow_retired:
+        raise gone(version.ref, version.successor, archived=version.archived_at is not None)
+    if version.archived_at is not None:
+        raise Conflict(
+            f"{version.ref} is archived: its artifacts are in archive storage",
+            hint=f"shipyard models restore {version.ref}",
+        )
 
 
 def warm_up(loaded: LoadedModel, version: ModelVersion) -> Batch | None:
@@ -451,7 +476,7 @@ def _head(path: Path, size: int = 4096) -> bytes:
         return fh.read(size)
 
 
-__all__ = ["RegistryService", "VerifyResult", "current_user", "load_options", "warm_up"]
+__all__ = ["RegistryService", "VerifyResult", "check_loadable", "current_user", "load_options", "warm_up"]
 
 
 def _rejected(exc: ModelLoadError) -> ModelRejected:

@@ -136,6 +136,54 @@ class VersionDraft:
     compile_error: str | None = None
 
 
+ACTIVE = "active"
+DEPRECATED = "deprecated"
+RETIRED = "retired"
+LIFECYCLE_STATES = (ACTIVE, DEPRECATED, RETIRED)
+
+
+@dataclass(frozen=True)
+class VersionLifecycle:
+    """Where a version is in its life (``docs/lifecycle.md``): ``active``, ``deprecated``
+    (still answers, with ``Deprecation``/``Sunset`` headers) or ``retired`` (answers 410,
+    naming ``successor``); a retired version's artifacts may be archived."""
+
+    model: str
+    version: int
+    state: str = ACTIVE
+    deprecated_at: datetime | None = None
+    sunset_at: datetime | None = None
+    """When the owner announced the version stops answering (informative: nothing acts on it)."""
+    successor: str | None = None
+    """A model reference (``fraud/5``, ``fraud@production``) to use instead."""
+    retired_at: datetime | None = None
+    archived_at: datetime | None = None
+    reason: str | None = None
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}/{self.version}"
+
+    @property
+    def archived(self) -> bool:
+        return self.archived_at is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "lifecycle": self.state,
+            "deprecated_at": _iso(self.deprecated_at),
+            "sunset_at": _iso(self.sunset_at),
+            "successor": self.successor,
+            "retired_at": _iso(self.retired_at),
+            "archived_at": _iso(self.archived_at),
+            "lifecycle_reason": self.reason,
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     """An immutable, numbered version of a model."""
@@ -163,10 +211,32 @@ class ModelVersion:
     """Which form serves by default: ``native`` or ``compiled``."""
     compile_error: str | None = None
     """Why the native runtime serves, when compilation failed or did not agree."""
+    lifecycle: str = ACTIVE
+    """``active``, ``deprecated`` or ``retired`` (the details: ``lifecycle_state``)."""
+    deprecated_at: datetime | None = None
+    sunset_at: datetime | None = None
+    successor: str | None = None
+    retired_at: datetime | None = None
+    archived_at: datetime | None = None
+    lifecycle_reason: str | None = None
 
     @property
     def ref(self) -> str:
         return f"{self.model}/{self.version}"
+
+    @property
+    def lifecycle_state(self) -> VersionLifecycle:
+        return VersionLifecycle(
+            model=self.model,
+            version=self.version,
+            state=self.lifecycle,
+            deprecated_at=self.deprecated_at,
+            sunset_at=self.sunset_at,
+            successor=self.successor,
+            retired_at=self.retired_at,
+            archived_at=self.archived_at,
+            reason=self.lifecycle_reason,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -190,6 +260,7 @@ class ModelVersion:
             "compiled": self.compiled.to_dict() if self.compiled is not None else None,
             "serving_runtime": self.serving_runtime,
             "compile_error": self.compile_error,
+            **self.lifecycle_state.to_dict(),
         }
 
 

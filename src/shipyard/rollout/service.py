@@ -57,7 +57,23 @@ def apply_spec(
             field="deployment",
         )
     written = text.decode("utf-8") if isinstance(text, bytes) else text
-    return store.deployments.apply(spec.name, spec.canonical_json(), written, actor=actor, source=source, reason=reason)
+    return store.deployments.apply(
+        spec.name,
+        spec.canonical_json(),
+        written,
+        actor=actor,
+        source=source,
+        reason=reason,
+        rollout_status=initial_rollout_status(spec),
+    )
+
+
+def initial_rollout_status(spec: DeploymentSpec) -> str | None:
+    """``progressing`` for a canary with an analysis and traffic to analyse, else None."""
+    if spec.analysis is None:
+        return None
+    canary = next(iter(spec.canaries.values()), None)
+    return "progressing" if canary is not None and float(canary.weight or 0) > 0 else None
 
 
 def model_exists(store: RegistryStore, name: str) -> bool:

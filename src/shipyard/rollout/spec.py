@@ -40,6 +40,11 @@ _EPSILON = 1e-9
 Path = tuple[str | int, ...]
 
 
+def is_metric_name(name: str) -> bool:
+    """Whether ``name`` is a metric name (an experiment's metric, an outcome's)."""
+    return bool(_METRIC_NAME.fullmatch(name))
+
+
 def _problem(path: Path, message: str, *, near: Path | None = None) -> InvalidSpec:
     """A refusal at ``path``; the line is added by the entry point that knows the text
     (the line of ``near`` when ``path`` is absent from it, as a missing block is)."""
@@ -143,14 +148,39 @@ class Gates(_Frozen):
     max_p99_ratio: float | None = Field(default=None, gt=0)
     max_prediction_psi: float | None = Field(default=None, ge=0)
     min_agreement: float | None = Field(default=None, ge=0, le=1)
+    min_outcome_ratio: dict[str, float] | None = None
+    """Per outcome metric (from feedback recorded against request ids): the canary's mean
+    over the primary's must be at least this, e.g. ``{conversion: 0.95}``."""
 
-    @field_validator("*", mode="before")
+    @field_validator("max_error_rate", "max_p99_ratio", "max_prediction_psi", "min_agreement", mode="before")
     @classmethod
     def _numbers(cls, value: Any) -> Any:
         return None if value is None else _number(value, "a gate")
 
+    @field_validator("min_outcome_ratio", mode="before")
+    @classmethod
+    def _outcomes(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        if not isinstance(value, Mapping) or not value:
+            raise ValueError("min_outcome_ratio maps outcome metric names to ratios, e.g. {conversion: 0.95}")
+        out: dict[str, float] = {}
+        for name, ratio in value.items():
+            if not isinstance(name, str) or not _METRIC_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a metric name (letters, digits, '_', '.', ':', '-')"[:200])
+            number = _number(ratio, f"the ratio for {name}")
+            if number <= 0:
+                raise ValueError(f"the ratio for {name} must be above 0, got {number}")
+            out[name] = float(number)
+        return out
+
     def to_dict(self) -> dict[str, Any]:
-        return {k: _plain(v) for k, v in self.model_dump().items() if v is not None}
+        out: dict[str, Any] = {}
+        for key, value in self.model_dump().items():
+            if value is None:
+                continue
+            out[key] = {k: _plain(v) for k, v in value.items()} if isinstance(value, dict) else _plain(value)
+        return out
 
 
 class Analysis(_Frozen):
@@ -160,6 +190,11 @@ class Analysis(_Frozen):
     bake_seconds: float = Field(default=300, gt=0)
     min_requests: int = Field(default=200, ge=1, strict=True)
     gates: Gates = Gates()
+    agreement_tolerance: float = Field(default=0.01, ge=0, le=1)
+    """Numeric predictions agree when their relative difference is at most this."""
+    mirror: float = Field(default=1.0, ge=0, le=1)
+    """The share of the canary's requests also computed on the primary (off the request
+    path) for the agreement gate; 0 turns mirroring off."""
 
     @field_validator("steps", mode="before")
     @classmethod
@@ -176,7 +211,7 @@ class Analysis(_Frozen):
             raise ValueError(f"the last step must be 100, not {steps[-1]}")
         return steps
 
-    @field_validator("bake_seconds", mode="before")
+    @field_validator("bake_seconds", "agreement_tolerance", "mirror", mode="before")
     @classmethod
     def _bake(cls, value: Any) -> float | int:
         return _number(value, "bake_seconds")
@@ -187,6 +222,8 @@ class Analysis(_Frozen):
             "bake_seconds": _plain(self.bake_seconds),
             "min_requests": self.min_requests,
             "gates": self.gates.to_dict(),
+            "agreement_tolerance": _plain(self.agreement_tolerance),
+            "mirror": _plain(self.mirror),
         }
 
 
@@ -410,6 +447,10 @@ def _check_rules(spec: DeploymentSpec) -> None:
             )
         if spec.experiment is not None:
             raise _problem(("experiment",), "an experiment block needs arms (role: arm)")
+        if spec.analysis is not None and len(canaries) != 1:
+            raise _problem(
+                ("analysis",), f"progressive delivery (analysis) needs exactly one canary, not {len(canaries)}"
+            )
     strategy = spec.strategy
     if strategy is not None:
         if (strategy == "experiment") != bool(arms):

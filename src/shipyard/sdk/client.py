@@ -178,6 +178,35 @@ class Client:
     def delete_alias(self, name: str, alias: str) -> None:
         self._send("DELETE", f"/api/models/{check_model_name(name)}/aliases/{check_alias(alias)}")
 
+    # -- lifecycle (docs/lifecycle.md): each returns the version's record -------------------
+    def deprecate(
+        self, name: str, version: int, *, sunset_at: str | None = None, successor: str | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Deprecate ``name/version``; ``sunset_at`` is a date (``2027-03-01``) or ISO 8601 time."""
+        body = {"sunset_at": sunset_at, "successor": successor, "reason": reason}
+        return self._lifecycle(name, version, "deprecate", body)
+
+    def retire(
+        self, name: str, version: int, *, successor: str | None = None, archive: bool = False,
+        reason: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        body = {"successor": successor, "archive": archive, "reason": reason}
+        return self._lifecycle(name, version, "retire", body)
+
+    def reinstate(self, name: str, version: int, *, reason: str | None = None) -> dict[str, Any]:
+        return self._lifecycle(name, version, "reinstate", {"reason": reason})
+
+    def archive(self, name: str, version: int, *, reason: str | None = None) -> dict[str, Any]:
+        return self._lifecycle(name, version, "archive", {"reason": reason})
+
+    def restore(self, name: str, version: int, *, reason: str | None = None) -> dict[str, Any]:
+        return self._lifecycle(name, version, "restore", {"reason": reason})
+
+    def _lifecycle(self, name: str, version: int, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        path = f"/api/models/{check_model_name(name)}/versions/{parse_version(version)}/{action}"
+        return self._json("POST", path, json={k: v for k, v in body.items() if v is not None})
+
     def download(self, name: str, version: int, dest: str | Path) -> Path:
         """Save the version's artifact to ``dest`` (a file, or a directory to put it in),
         checking the bytes against the digest the server announces."""

@@ -374,7 +374,7 @@ def _run_group(model: LoadedModel, ref: str, batches: list[Batch]) -> tuple[list
     t0 = time.perf_counter()
     if len(batches) > 1:
         try:
-            parts = _split(model.predict(Batch.concat(batches)), [b.n_rows for b in batches])
+            parts = split_outputs(model.predict(Batch.concat(batches)), [b.n_rows for b in batches])
         except Exception as exc:
             parts = None
             logger.warning("merged call of %s failed (%s); retrying its requests alone", ref, type(exc).__name__)
@@ -399,7 +399,7 @@ def _predict_alone(model: LoadedModel, ref: str, batch: Batch) -> _Result:
     return outputs, time.perf_counter() - t0
 
 
-def _split(outputs: Outputs, sizes: list[int]) -> list[Outputs] | None:
+def split_outputs(outputs: Outputs, sizes: list[int]) -> list[Outputs] | None:
     """Each request's rows of a merged answer (views, no copy); None when an output does
     not have one row per input row (then the requests run alone)."""
     total = sum(sizes)

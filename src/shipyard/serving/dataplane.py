@@ -38,6 +38,8 @@ class InferenceCall:
     deployment: str | None = None
     variant: str | None = None
     """When ``model`` is a deployment: the variant chosen to answer (``served`` is its version)."""
+    revision: int | None = None
+    """The deployment's revision that chose the variant."""
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,10 @@ class DataPlane:
                     protocol=call.protocol,
                     code=exc.code,
                     duration_seconds=time.perf_counter() - t0,
+                    status=exc.http_status,
+                    deployment=call.deployment,
+                    variant=call.variant,
+                    revision=call.revision,
                 ),
             )
             raise
@@ -121,6 +127,7 @@ class DataPlane:
             queue_seconds=answer.queue_seconds,
             deployment=call.deployment,
             variant=call.variant,
+            revision=call.revision,
         )
         notify(self._observers, record)
         return InferenceResult(served=served, batch=batch, outputs=answer.outputs, variant=call.variant)

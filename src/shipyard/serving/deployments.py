@@ -7,8 +7,8 @@ watcher like any served reference, and a slot whose reference did not change bet
 revisions is carried over without reloading.
 
 Primary, canary and arm variants answer, by ``rollout.split.Splitter``. Shadow variants are
-loaded (so a revision that adds one fails before the swap if it cannot load) but are NOT
-called yet: sending them copies off the request path comes with the shadow work.
+loaded with the revision (so a revision that adds one fails before the swap if it cannot
+load) and get copies of the requests off the request path (``serving/shadows``).
 """
 
 from __future__ import annotations
@@ -45,6 +45,13 @@ class ServedDeployment:
         for the decoded inputs), else None."""
         experiment = self.spec.experiment
         return experiment.sticky_key.field if experiment is not None else None
+
+    @property
+    def measures_outcomes(self) -> bool:
+        """Whether outcomes are joined to its requests (an experiment, or an outcome gate):
+        then the request ids and the variants that answered them are recorded."""
+        analysis = self.spec.analysis
+        return self.spec.experiment is not None or bool(analysis is not None and analysis.gates.min_outcome_ratio)
 
     def served(self, variant: str) -> ServedVersion:
         current = self.slots[variant].current

@@ -39,6 +39,8 @@ class InferenceRecord:
     """The deployment called, when the name was one (``model`` is then its variant's model)."""
     variant: str | None = None
     """The deployment's variant that answered."""
+    revision: int | None = None
+    """The deployment's revision that chose the variant."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,11 @@ class InferenceFailure:
     protocol: str
     code: str
     duration_seconds: float
+    status: int = 500
+    """The HTTP status the failure maps to (4xx: the caller's fault, 5xx: the server's)."""
+    deployment: str | None = None
+    variant: str | None = None
+    revision: int | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,38 @@ class BatchRecord:
     """Requests of the batch whose rows made the model raise."""
     isolated: bool = False
     """The merged call failed and its requests were retried one at a time."""
+
+
+@dataclass(frozen=True)
+class ShadowRecord:
+    """One copy of a deployment request computed off the request path (``serving/shadows``)."""
+
+    deployment: str
+    variant: str
+    """The shadow, or for a mirror the canary whose answer was checked."""
+    kind: str
+    """``shadow`` or ``mirror``."""
+    result: str
+    """``ok``, ``error``, ``timeout`` or ``dropped`` (the queue was full)."""
+    seconds: float
+
+
+@dataclass(frozen=True)
+class RolloutRecord:
+    """A progressive-delivery decision: a step, a promotion or a rollback."""
+
+    deployment: str
+    action: str
+    """``step``, ``promote`` or ``rollback``."""
+    reason: str
+
+
+class ShadowObserver(Protocol):
+    def on_shadow(self, record: ShadowRecord) -> None: ...
+
+
+class RolloutObserver(Protocol):
+    def on_rollout(self, record: RolloutRecord) -> None: ...
 
 
 class InferenceObserver(Protocol):
@@ -109,3 +148,11 @@ def notify_batch(observers: Sequence[object], record: BatchRecord) -> None:
             on_batch(record)
         except Exception:
             logger.exception("batch observer %r failed; serving is unaffected", observer)
+
+
+def notify_shadow(observers: Sequence[ShadowObserver], record: ShadowRecord) -> None:
+    for observer in observers:
+        try:
+            observer.on_shadow(record)
+        except Exception:
+            logger.exception("shadow observer %r failed; serving is unaffected", observer)

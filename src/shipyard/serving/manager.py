@@ -18,6 +18,11 @@ watcher polls the deployment's current revision. A new revision loads its new va
 first (slots whose reference did not change are carried over), then replaces the
 deployment in one dict assignment and retires the slots it no longer uses; a revision that
 fails to load leaves the previous one serving and is retried after ``retry_seconds``.
+
+The same watcher reads, in one query per poll, the lifecycle of every version of the served
+models (``registry/sql/lifecycle``): each served version's ``VersionNotice`` is updated in
+place (deprecation headers; a retired version answers 410 from then on), and a retired
+version that is not served answers 410 rather than 404.
 """
 
 from __future__ import annotations
@@ -36,15 +41,17 @@ from shipyard.config import Settings
 from shipyard.errors import ModelLoadError, ModelNotFound, NotFound, ShipyardError, VersionNotFound
 from shipyard.flavors.base import LoadedModel
 from shipyard.registry.deployment_types import DeploymentRevision
+from shipyard.registry.lifecycle import gone
 from shipyard.registry.refs import ModelRef
 from shipyard.registry.service import RegistryService, warm_up
-from shipyard.registry.types import ModelVersion
+from shipyard.registry.types import RETIRED, ModelVersion, VersionLifecycle
 from shipyard.rollout.spec import DeploymentSpec
 from shipyard.rollout.split import Splitter
 from shipyard.schema.signature import Signature
 from shipyard.serving.batching import Batcher, BatchPolicy
 from shipyard.serving.deployments import ServedDeployment
 from shipyard.serving.events import BatchRecord, ModelStateObserver, notify_batch
+from shipyard.serving.notices import VersionNotice
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -60,6 +67,8 @@ class ServedVersion:
     loaded_at: float
     batcher: Batcher = field(compare=False, repr=False)
     """Queues and runs this version's requests (never shared with another version)."""
+    notice: VersionNotice = field(compare=False, repr=False, default_factory=lambda: VersionNotice(""))
+    """Its lifecycle as requests see it (deprecation headers, retired): updated in place."""
 
     @property
     def version(self) -> int:
@@ -108,6 +117,8 @@ class ModelManager:
         # deployment name -> (revision that failed to load, when)
         self._revision_failures: dict[str, tuple[int, float]] = {}
         self._deleted_warned: set[str] = set()
+        # Deployments that took over the name of a model served here after start-up.
+        self._adopted: set[str] = set()
         # Loads get their own thread so a slow load never takes an inference thread.
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shipyard-load")
         # Every model call of every version runs here: bounded whatever the load.
@@ -115,6 +126,8 @@ class ModelManager:
             max_workers=self._settings.inference_threads, thread_name_prefix="shipyard-infer"
         )
         self._retired: list[Batcher] = []
+        # (name, version) -> lifecycle of retired versions of served models (for 410, not 404)
+        self._gone: dict[tuple[str, int], VersionLifecycle] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._refresh_lock = asyncio.Lock()
         self.ready = False
@@ -136,8 +149,10 @@ class ModelManager:
             self._by_name.setdefault(slot.name, []).append(slot)
             if slot.name not in self._names:
                 self._names.append(slot.name)
-        if self._deployments or any(slot.ref.follows_alias for slot in self._slots):
+        if self._deployments or self._slots:
+            # Aliases, deployments, and every served version's lifecycle.
             self._watcher = asyncio.create_task(self._watch(), name="shipyard-alias-watcher")
+            await self._refresh_lifecycle()
         self.ready = True
 
     async def close(self) -> None:
@@ -159,7 +174,7 @@ class ModelManager:
     def resolve(self, name: str, version: int | None = None) -> ServedVersion:
         """What answers a call to ``name`` (and, if given, exactly ``version``)."""
         slots = self._by_name.get(name)
-        if not slots:
+        if not slots or (version is None and name in self._deployments):
             deployment = self._deployments.get(name)
             if deployment is not None:
                 return deployment.resolve(version)
@@ -167,10 +182,17 @@ class ModelManager:
         if version is None:
             current = slots[0].current
             assert current is not None
+            if current.notice.retired:
+                raise current.notice.gone()
             return current
         for slot in slots:
             if slot.current is not None and slot.current.version == version:
+                if slot.current.notice.retired:
+                    raise slot.current.notice.gone()
                 return slot.current
+        retired = self._gone.get((name, version))
+        if retired is not None:
+            raise gone(retired.ref, retired.successor, archived=retired.archived)
         serving = ", ".join(str(s.current.version) for s in slots if s.current is not None)
         raise VersionNotFound(f"version {version} of model {name!r} is not served here (serving {serving})")
 
@@ -198,6 +220,64 @@ class ModelManager:
                     await self._refresh_slot(slot)
             for name in list(self._deployments):
                 await self._refresh_deployment(name)
+            await self._adopt_deployments()
+            await self._refresh_lifecycle()
+
+    async def _adopt_deployments(self) -> None:
+        """A deployment applied under the name of a model served here answers that name's
+        unversioned routes from now on (clients keep their URL when a canary arrives); when
+        it is deleted, the model answers again. One query per poll."""
+        if not self._by_name:
+            return
+        try:
+            live = {d.name for d in await self._in_loader(self._service.store.deployments.list)}
+        except ShipyardError as exc:
+            logger.warning("cannot list deployments: %s", exc)
+            return
+        for name in self._by_name:
+            if name in live and name not in self._deployments:
+                failed = self._revision_failures.get(name)
+                if failed is not None and time.monotonic() - failed[1] < self._retry_seconds:
+                    continue
+                revision = await self._in_loader(self._live_revision, name)
+                if revision is None:
+                    continue
+                try:
+                    self._deployments[name] = await self._load_deployment(revision, None)
+                except ShipyardError as exc:
+                    self._revision_failures[name] = (revision.revision, time.monotonic())
+                    logger.error("deployment %s cannot load; model %s keeps answering: %s", name, name, exc)
+                    continue
+                self._adopted.add(name)
+                logger.info("deployment %s (revision %d) now answers %s", name, revision.revision, name)
+            elif name in self._adopted and name not in live:
+                served = self._deployments.pop(name)
+                self._adopted.discard(name)
+                for slot in {id(s): s for s in served.slots.values()}.values():
+                    self._slots = [s for s in self._slots if s is not slot]
+                    if slot.current is not None:
+                        self._retire(slot.current)
+                logger.info("deployment %s was deleted; model %s answers its name again", name, name)
+
+    async def _refresh_lifecycle(self) -> None:
+        """Read the lifecycle of the served models' versions (one query) and update every
+        served version's notice in place."""
+        names = {slot.name for slot in self._slots}
+        try:
+            states = await self._in_loader(self._service.store.lifecycle.states, names)
+        except ShipyardError as exc:
+            logger.warning("cannot read version lifecycles: %s", exc)
+            return
+        for slot in self._slots:
+            served = slot.current
+            if served is None:
+                continue
+            state = states.get((served.name, served.version))
+            was_retired = served.notice.retired
+            served.notice.update(state)
+            if served.notice.retired and not was_retired:
+                logger.warning("%s was retired while served: it answers 410 now", served.record.ref)
+        self._gone = {key: state for key, state in states.items() if state.state == RETIRED}
 
     async def _watch(self) -> None:
         while True:
@@ -275,7 +355,6 @@ class ModelManager:
                     existing.current = await self._load(ref.name, record)
                     fresh.append(existing)
                     reusable[str(ref)] = existing
-                # Shadows are loaded but not called yet (copies to shadows come next).
                 slots[variant_name] = existing
         except BaseException:
             for slot in fresh:
@@ -293,6 +372,8 @@ class ModelManager:
             logger.warning("cannot read deployment %s: %s", name, exc)
             return
         if record.state == "deleted":
+            if name in self._adopted:
+                return  # the model of the same name takes over again (_adopt_deployments)
             if name not in self._deleted_warned:
                 self._deleted_warned.add(name)
                 logger.warning(
@@ -353,7 +434,10 @@ class ModelManager:
             executor=self._inference,
             on_batch=self._on_batch,
         )
-        return ServedVersion(name=name, record=record, model=model, loaded_at=time.time(), batcher=batcher)
+        return ServedVersion(
+            name=name, record=record, model=model, loaded_at=time.time(), batcher=batcher,
+            notice=VersionNotice.of(record.lifecycle_state),
+        )  # fmt: skip
 
     def _on_batch(self, record: BatchRecord) -> None:
         notify_batch(self._observers, record)

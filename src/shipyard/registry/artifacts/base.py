@@ -80,6 +80,14 @@ def blob_key(sha256: str) -> str:
     return f"sha256/{sha256[:2]}/{sha256}"
 
 
+ARCHIVE_AREA = "archive"
+
+
+def archive_key(sha256: str) -> str:
+    """The store-relative key of an archived blob: ``archive/sha256/<first two hex>/<digest>``."""
+    return f"{ARCHIVE_AREA}/{blob_key(sha256)}"
+
+
 def check_filename(filename: str) -> str:
     """Validate the recorded original file name; it is metadata, but others may show or serve it."""
     try:
@@ -163,6 +171,30 @@ class ArtifactStore(ABC):
     @abstractmethod
     def delete(self, sha256: str) -> None:
         """Remove the blob if present; deleting a missing blob is not an error."""
+
+    # -- archive storage (registry/archiving.py) ----------------------------------------------
+    # A retired version's blobs may move to an archive area of the same store (``archive/``
+    # beside ``sha256/``). These methods only copy, each copy verified against the digest
+    # before it becomes visible; removing the source afterwards is the caller's decision
+    # (a blob may be shared by versions that are not archived).
+    @abstractmethod
+    def archive(self, ref: ArtifactRef) -> bool:
+        """Copy the blob into the archive area (its digest checked); False when a complete copy
+        was there already. The blob itself stays."""
+
+    @abstractmethod
+    def restore(self, ref: ArtifactRef) -> bool:
+        """Copy the archived blob back into the store, verified before it becomes visible;
+        False when the blob was in the store already. The archived copy stays."""
+
+    @abstractmethod
+    def verify_archived(self, ref: ArtifactRef) -> None:
+        """Check the archived copy (re-hashed where the storage allows reading it); raise as
+        ``fetch`` does."""
+
+    @abstractmethod
+    def delete_archived(self, sha256: str) -> None:
+        """Remove the archived copy if present."""
 
     # -- garbage collection (registry/gc.py) ------------------------------------------------
     @abstractmethod

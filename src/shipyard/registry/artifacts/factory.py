@@ -43,6 +43,7 @@ def open_artifact_store(settings: Settings) -> ArtifactStore:
                 cache_dir=settings.cache_dir,
                 endpoint_url=settings.s3_endpoint_url,
                 region=settings.s3_region,
+                archive_storage_class=settings.s3_archive_storage_class,
             )
         except PathEscape as exc:
             raise ConfigError(f"artifacts_url {url!r} has an unsafe prefix: {exc.message}") from exc

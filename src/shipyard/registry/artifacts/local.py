@@ -3,7 +3,8 @@
 Layout::
 
     <root>/sha256/ab/abcdef...   one file per blob, named by its digest
-    <root>/.tmp/put-*.part       uploads in progress (never read as blobs)
+    <root>/.tmp/put-*.part       uploads (and archive copies) in progress (never read as blobs)
+    <root>/archive/sha256/ab/... archived blobs of retired versions (``registry/archiving``)
 
 A blob is written to a temp file in ``<root>/.tmp`` (same filesystem, so the rename is
 atomic), fsynced, ``os.replace``d under its final name, and the directory is fsynced, so
@@ -21,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from shipyard.errors import StorageError
+from shipyard.errors import ArtifactNotFound, IntegrityError, StorageError
 from shipyard.fs.paths import safe_join
 from shipyard.fs.scratch import note_blob
 from shipyard.registry.artifacts.base import (
@@ -29,6 +30,7 @@ from shipyard.registry.artifacts.base import (
     Progress,
     StoredBlob,
     StoredTemp,
+    archive_key,
     blob_key,
     copy_hashing,
     integrity_error,
@@ -125,8 +127,12 @@ class LocalArtifactStore(ArtifactStore):
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
 
-    def _check(self, ref: ArtifactRef) -> Path:
-        path = self.blob_path(ref.sha256)
+    def archived_path(self, sha256: str) -> Path:
+        """Where the archived copy of the blob with this digest lives."""
+        return safe_join(self.root, archive_key(sha256))
+
+    def _check(self, ref: ArtifactRef, path: Path | None = None) -> Path:
+        path = self.blob_path(ref.sha256) if path is None else path
         try:
             with path.open("rb") as blob:
                 sha256, size = copy_hashing(blob, None)
@@ -155,6 +161,63 @@ class LocalArtifactStore(ArtifactStore):
         except OSError as exc:
             raise StorageError(f"cannot delete artifact {sha256} in {self.url}: {exc.strerror or exc}") from exc
         logger.info("deleted artifact %s", sha256)
+
+    # -- archive storage ---------------------------------------------------------------------
+    def archive(self, ref: ArtifactRef) -> bool:
+        return self._copy_verified(ref, self.blob_path(ref.sha256), self.archived_path(ref.sha256))
+
+    def restore(self, ref: ArtifactRef) -> bool:
+        return self._copy_verified(ref, self.archived_path(ref.sha256), self.blob_path(ref.sha256))
+
+    def verify_archived(self, ref: ArtifactRef) -> None:
+        try:
+            self._check(ref, self.archived_path(ref.sha256))
+        except ArtifactNotFound as exc:
+            raise not_found(ref.sha256, f"{self.url} (archive)") from exc
+
+    def delete_archived(self, sha256: str) -> None:
+        try:
+            self.archived_path(sha256).unlink(missing_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot delete archived artifact {sha256}: {exc.strerror or exc}") from exc
+
+    def _copy_verified(self, ref: ArtifactRef, src: Path, dst: Path) -> bool:
+        """Copy ``src`` to ``dst`` through a temp file, hashed on the way: the destination
+        appears (renamed into place) only with exactly the bytes ``ref`` names."""
+        if dst.is_file() and dst.stat().st_size == ref.size:
+            try:
+                self._check(ref, dst)
+                return False
+            except IntegrityError:
+                logger.warning("replacing a damaged copy of artifact %s", ref.sha256)
+        try:
+            source = src.open("rb")
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise not_found(ref.sha256, self.url) from exc
+        except OSError as exc:
+            raise StorageError(f"cannot read artifact {ref.sha256} in {self.url}: {exc.strerror or exc}") from exc
+        tmp: Path | None = None
+        try:
+            with source:
+                fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=self._tmp)
+                tmp = Path(tmp_name)
+                with os.fdopen(fd, "wb") as out:
+                    sha256, size = copy_hashing(source, out)
+                    if sha256 != ref.sha256 or size != ref.size:
+                        raise integrity_error(ref, found_sha256=sha256, found_size=size, where=self.url)
+                    out.flush()
+                    os.fsync(out.fileno())
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            safe_join(self.root, str(dst.relative_to(self.root)))  # the directories could be links
+            os.replace(tmp, dst)
+            _fsync_dir(dst.parent)
+            return True
+        except OSError as exc:
+            raise StorageError(f"cannot copy artifact {ref.sha256} in {self.url}: {exc.strerror or exc}") from exc
+        finally:
+            if tmp is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
 
     # -- garbage collection -----------------------------------------------------------------
     def iter_blobs(self) -> Iterator[StoredBlob]:

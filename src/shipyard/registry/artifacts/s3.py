@@ -7,6 +7,10 @@ Downloads go to a temp file in the cache directory, are hashed while written, an
 renamed into place only when the digest matches; a cached copy is re-hashed on every
 ``fetch`` and replaced from the bucket if it was damaged.
 
+Archived blobs of retired versions (``registry/archiving``) live under
+``<prefix>/archive/sha256/...``, copied server-side, optionally in a cheaper storage class
+(``s3_archive_storage_class``); a copy back is re-hashed before anything relies on it.
+
 botocore errors are translated here, once, into ``StorageError``/``ArtifactNotFound``;
 messages name the bucket and key but never echo a botocore message (which may carry
 request details) or credentials.
@@ -40,6 +44,7 @@ from shipyard.registry.artifacts.base import (
     Progress,
     StoredBlob,
     StoredTemp,
+    archive_key,
     blob_key,
     copy_hashing,
     integrity_error,
@@ -55,6 +60,8 @@ CACHE_TEMP = "cache:"
 """Prefix of the ``StoredTemp`` names of half-written downloads in the local cache."""
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 _DENIED_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "403"})
+_COLD_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
+"""Storage classes whose objects cannot be read (or copied) before an S3 RestoreObject."""
 _DIGEST_CODES = frozenset({"BadDigest", "XAmzContentChecksumMismatch", "XAmzContentSHA256Mismatch", "InvalidDigest"})
 
 
@@ -102,8 +109,11 @@ class S3ArtifactStore(ArtifactStore):
         region: str | None = None,
         client: Any = None,
         multipart_threshold: int = DEFAULT_MULTIPART_THRESHOLD,
+        archive_storage_class: str | None = None,
     ) -> None:
         self.bucket = bucket
+        self.archive_storage_class = archive_storage_class
+        """The storage class of archived copies (``STANDARD_IA``, ``GLACIER_IR``, ...); None: the bucket's default."""
         self.prefix = check_relative_name(prefix) if prefix.strip("/") else ""
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
         self._endpoint = _safe_endpoint(endpoint_url)
@@ -132,6 +142,11 @@ class S3ArtifactStore(ArtifactStore):
         key = blob_key(sha256)
         return f"{self.prefix}/{key}" if self.prefix else key
 
+    def archived_key(self, sha256: str) -> str:
+        """The object key of the archived copy of the blob with this digest."""
+        key = archive_key(sha256)
+        return f"{self.prefix}/{key}" if self.prefix else key
+
     def _where(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
 
@@ -149,6 +164,11 @@ class S3ArtifactStore(ArtifactStore):
                 return StorageError(
                     f"S3 {op} of {where} was denied ({code})",
                     hint="check the AWS credentials (environment, ~/.aws) and the bucket policy",
+                )
+            if code == "InvalidObjectState":
+                return StorageError(
+                    f"S3 {op} of {where} failed: the object is in cold storage",
+                    hint="request it back with S3 RestoreObject (aws s3api restore-object), then retry",
                 )
             if code in _DIGEST_CODES:
                 return IntegrityError(
@@ -255,8 +275,8 @@ class S3ArtifactStore(ArtifactStore):
             self._client.delete_object(Bucket=self.bucket, Key=key)
             raise IntegrityError(f"the source of artifact {sha256} changed while it was being stored; retry")
 
-    def _download(self, ref: ArtifactRef, dst: BinaryIO | None) -> tuple[str, int]:
-        key = self.key(ref.sha256)
+    def _download(self, ref: ArtifactRef, dst: BinaryIO | None, *, key: str | None = None) -> tuple[str, int]:
+        key = self.key(ref.sha256) if key is None else key
         try:
             response = self._client.get_object(Bucket=self.bucket, Key=key)
             body = response["Body"]
@@ -328,6 +348,67 @@ class S3ArtifactStore(ArtifactStore):
         with contextlib.suppress(FileNotFoundError):
             safe_join(self._cache, blob_key(sha256)).unlink()
         logger.info("deleted artifact %s from %s", sha256, self.url)
+
+    # -- archive storage ---------------------------------------------------------------------
+    def archive(self, ref: ArtifactRef) -> bool:
+        target = self.archived_key(ref.sha256)
+        head = self._head(target)
+        if head is not None and int(head.get("ContentLength", -1)) == ref.size:
+            return False
+        self.verify(ref)  # never archive bytes that are not what the registry names
+        extra = {"StorageClass": self.archive_storage_class} if self.archive_storage_class else None
+        self._copy(self.key(ref.sha256), target, extra)
+        copied = self._head(target)
+        if copied is None or int(copied.get("ContentLength", -1)) != ref.size:
+            self._delete_key(target)
+            raise IntegrityError(f"the archive copy of artifact {ref.sha256} did not arrive intact; retry")
+        logger.info("archived artifact %s to %s", ref.sha256, self._where(target))
+        return True
+
+    def restore(self, ref: ArtifactRef) -> bool:
+        key = self.key(ref.sha256)
+        head = self._head(key)
+        if head is not None and int(head.get("ContentLength", -1)) == ref.size:
+            return False
+        self._copy(self.archived_key(ref.sha256), key, None)
+        try:
+            self.verify(ref)
+        except ShipyardError:
+            self._delete_key(key)
+            raise
+        logger.info("restored artifact %s from the archive of %s", ref.sha256, self.url)
+        return True
+
+    def verify_archived(self, ref: ArtifactRef) -> None:
+        key = self.archived_key(ref.sha256)
+        head = self._head(key)
+        if head is None:
+            raise not_found(ref.sha256, f"{self.url} (archive)")
+        if head.get("StorageClass") in _COLD_CLASSES:
+            # Not readable before a RestoreObject: the size is all that can be checked.
+            size = int(head.get("ContentLength", -1))
+            if size != ref.size:
+                raise integrity_error(ref, found_sha256=None, found_size=size, where=self._where(key))
+            return
+        sha256, size = self._download(ref, None, key=key)
+        if sha256 != ref.sha256 or size != ref.size:
+            raise integrity_error(ref, found_sha256=sha256, found_size=size, where=self._where(key))
+
+    def delete_archived(self, sha256: str) -> None:
+        self._delete_key(self.archived_key(sha256))
+
+    def _copy(self, source: str, target: str, extra: dict[str, str] | None) -> None:
+        """A server-side copy (multipart for large objects: s3transfer's managed copy)."""
+        try:
+            self._client.copy({"Bucket": self.bucket, "Key": source}, self.bucket, target, ExtraArgs=extra)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError, boto3.exceptions.Boto3Error) as exc:
+            raise self._translate(exc, "copy", source, source.rsplit("/", 1)[-1]) from exc
+
+    def _delete_key(self, key: str) -> None:
+        try:
+            self._client.delete_object(Bucket=self.bucket, Key=key)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise self._translate(exc, "delete", key) from exc
 
     # -- garbage collection -----------------------------------------------------------------
     def _blob_prefix(self) -> str:

@@ -13,12 +13,19 @@ Deleting keeps the row, marked ``deleted``, and every revision. Applying a delet
 again revives it and continues its numbering, so a name's history is one sequence.
 
 Every change appends its audit entry (``deployment.apply``, ``deployment.delete``,
-``deployment.pause``, ``deployment.resume``) in the same transaction.
+``deployment.pause``, ``deployment.resume``, and the rollout's ``deployment.step``,
+``deployment.promote``, ``deployment.rollback``) in the same transaction.
+
+Progressive delivery keeps its state on the deployment row: ``rollout_status``,
+``step_started_at`` (the bake clock: a restarted server resumes it) and the last verdict.
+Its moves are compare-and-set (:meth:`DeploymentStore.transition`): a transition names the
+revision it was decided on and does nothing if another worker moved first.
 """
 
 from __future__ import annotations
 
 import builtins
+import json
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -64,11 +71,13 @@ class DeploymentStore:
         actor: str | None = None,
         source: str = "local",
         reason: str | None = None,
+        rollout_status: str | None = None,
     ) -> Applied:
         """Make ``spec_json`` the current spec of ``name`` (created, or revived if deleted).
 
         A new revision only when it differs from the current one (``changed``); a paused
-        deployment stays paused."""
+        deployment stays paused. A new revision sets ``rollout_status`` (``progressing``
+        for a spec with an analysis, else None) and starts the step's clock."""
         who = actor or local_actor()
         check_model_name(name)
         _check_spec_text("spec_json", spec_json)
@@ -110,7 +119,14 @@ class DeploymentStore:
             conn.execute(
                 sa.update(deployments)
                 .where(deployments.c.id == row["id"])
-                .values(current_revision=number, state=state, updated_at=now)
+                .values(
+                    current_revision=number,
+                    state=state,
+                    updated_at=now,
+                    rollout_status=rollout_status,
+                    step_started_at=now,
+                    rollout_verdict=None,
+                )
             )
             details: dict[str, Any] = {"revision": number, "previous": previous or None}
             if row["state"] == "deleted":
@@ -138,9 +154,10 @@ class DeploymentStore:
             if row["state"] == state:
                 return _deployment(row)
             now = queries.now()
-            conn.execute(
-                sa.update(deployments).where(deployments.c.id == row["id"]).values(state=state, updated_at=now)
-            )
+            values: dict[str, Any] = {"state": state, "updated_at": now}
+            if state == "active":
+                values["step_started_at"] = now  # a resumed step bakes again from now
+            conn.execute(sa.update(deployments).where(deployments.c.id == row["id"]).values(**values))
             action = "deployment.pause" if state == "paused" else "deployment.resume"
             details = {"state": state, "previous": row["state"], "revision": row["current_revision"]}
             append_in(conn, AuditEvent(who, source, action, _resource(name), reason=reason, details=details),
@@ -148,6 +165,73 @@ class DeploymentStore:
             return _deployment(_row(conn, name))
 
         return self._write(work, f"setting the state of deployment {name!r}")
+
+    def transition(
+        self,
+        name: str,
+        *,
+        expected_revision: int,
+        rollout_status: str | None,
+        verdict: dict[str, Any] | None,
+        spec_json: str | None = None,
+        spec_yaml: str | None = None,
+        action: str | None = None,
+        actor: str | None = None,
+        source: str = "rollout",
+        reason: str | None = None,
+        require_active: bool = True,
+    ) -> Applied | None:
+        """Compare-and-set: if ``name`` is still at ``expected_revision`` (and active, when
+        ``require_active``), record the rollout's status and verdict and, with ``spec_json``,
+        make it the next revision (the step's clock restarts). ``action`` (e.g.
+        ``deployment.rollback``) appends an audit entry. None when another writer moved first."""
+        who = actor or local_actor()
+        check_model_name(name)
+        if spec_json is not None:
+            _check_spec_text("spec_json", spec_json)
+            _check_spec_text("spec_yaml", spec_yaml or "")
+        if reason is not None:
+            check_description(reason)
+        verdict_json = json.dumps(verdict, separators=(",", ":"), allow_nan=False) if verdict is not None else None
+
+        def work(conn: Connection) -> Applied | None:
+            row = _row(conn, name, for_update=True)
+            current = int(row["current_revision"])
+            if current != expected_revision or row["state"] == "deleted":
+                return None
+            if require_active and row["state"] != "active":
+                return None
+            now = queries.now()
+            values: dict[str, Any] = {"rollout_status": rollout_status, "rollout_verdict": verdict_json}
+            number = current
+            changed = False
+            if spec_json is not None and spec_json != _revision(conn, row, current).spec_json:
+                number = current + 1
+                conn.execute(
+                    sa.insert(deployment_revisions).values(
+                        deployment_id=row["id"],
+                        revision=number,
+                        spec_json=spec_json,
+                        spec_yaml=spec_yaml,
+                        created_by=who,
+                        created_at=now,
+                        reason=reason,
+                        source=source,
+                    )
+                )
+                values.update(current_revision=number, updated_at=now, step_started_at=now)
+                changed = True
+            conn.execute(sa.update(deployments).where(deployments.c.id == row["id"]).values(**values))
+            if action is not None:
+                details: dict[str, Any] = {"revision": number, "previous": current, "status": rollout_status}
+                if verdict is not None:
+                    details["verdict"] = verdict
+                event = AuditEvent(who, source, action, _resource(name), reason=reason, details=details)
+                append_in(conn, event, hmac_key=self._hmac_key)
+            fresh = _row(conn, name)
+            return Applied(_deployment(fresh), _revision(conn, fresh, number), changed=changed)
+
+        return self._write(work, f"moving the rollout of deployment {name!r}", retry_unique=True)
 
     def delete(
         self, name: str, *, actor: str | None = None, source: str = "local", reason: str | None = None
@@ -278,10 +362,14 @@ def _revision_record(name: str, row: RowMapping) -> DeploymentRevision:
 
 
 def _deployment(row: RowMapping) -> Deployment:
+    verdict = row["rollout_verdict"]
     return Deployment(
         name=row["name"],
         state=row["state"],
         current_revision=int(row["current_revision"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        rollout_status=row["rollout_status"],
+        step_started_at=row["step_started_at"],
+        rollout_verdict=json.loads(verdict) if verdict else None,
     )

@@ -174,7 +174,21 @@ def version_record(
         flavor_metadata=decode_json("flavor_metadata", row["flavor_metadata_json"]),
         aliases=tuple(sorted(aliases)),
         **compiled_fields(compiled),
+        **lifecycle_fields(row),
     )
+
+
+def lifecycle_fields(row: RowMapping) -> dict[str, Any]:
+    """The ``ModelVersion`` lifecycle fields of a ``model_versions`` row."""
+    return {
+        "lifecycle": row["lifecycle"],
+        "deprecated_at": row["deprecated_at"],
+        "sunset_at": row["sunset_at"],
+        "successor": row["successor"],
+        "retired_at": row["retired_at"],
+        "archived_at": row["archived_at"],
+        "lifecycle_reason": row["lifecycle_reason"],
+    }
 
 
 def model_record(row: RowMapping, *, tags: Mapping[str, str], aliases: Mapping[str, int], latest: int | None) -> Model:

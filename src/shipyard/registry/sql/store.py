@@ -32,6 +32,8 @@ from shipyard.registry.sql.audit import AuditLog, append_in, local_actor
 from shipyard.registry.sql.deployments import DeploymentStore
 from shipyard.registry.sql.engine import create_engine, insert_ignore, mask_url, parse_url, upsert
 from shipyard.registry.sql.keys import KeyStore
+from shipyard.registry.sql.lifecycle import LifecycleStore, refuse_alias_to_retired
+from shipyard.registry.sql.rollouts import RolloutStore
 from shipyard.registry.sql.rows import (
     artifact_ref,
     check_description,
@@ -70,6 +72,10 @@ class RegistryStore:
         """API keys (``registry/sql/keys.py``)."""
         self.deployments = DeploymentStore(self._engine, hmac_key=audit_hmac_key)
         """Deployments and their revisions (``registry/sql/deployments.py``)."""
+        self.rollouts = RolloutStore(self._engine)
+        """Rollout telemetry windows, assignments and outcomes (``registry/sql/rollouts.py``)."""
+        self.lifecycle = LifecycleStore(self._engine, hmac_key=audit_hmac_key)
+        """Deprecate, retire, reinstate versions; archive marks (``registry/sql/lifecycle.py``)."""
         logger.debug("registry store open at %s", self.url)
 
     def __repr__(self) -> str:
@@ -350,16 +356,17 @@ class RegistryStore:
         self, name: str, alias: str, version: int, *, actor: str | None = None, source: str = "local",
         reason: str | None = None,
     ) -> None:  # fmt: skip
-        """Point ``name@alias`` at ``version`` (which must exist), moving the alias if it is set;
-        audited as ``actor`` (default the local OS user)."""
+        """Point ``name@alias`` at ``version`` (which must exist and not be retired), moving the
+        alias if it is set; audited as ``actor`` (default the local OS user)."""
         event = AuditEvent(actor or local_actor(), source, "alias.set", f"{name}@{alias}", reason=reason)
         check_model_name(name)
         check_alias(alias)
         number = parse_version(version)
 
         def work(conn: Connection) -> None:
-            model_id = queries.model_row(conn, name)["id"]
-            queries.version_row(conn, model_id, name, number)
+            # Locked like a retirement, so the two never cross (an alias on a retired version).
+            model_id = queries.model_row(conn, name, for_update=True)["id"]
+            refuse_alias_to_retired(queries.version_row(conn, model_id, name, number), name, alias)
             now = queries.now()
             values = {"model_id": model_id, "alias": alias, "version": number, "updated_at": now}
             before = conn.execute(

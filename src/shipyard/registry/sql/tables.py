@@ -94,6 +94,15 @@ model_versions = sa.Table(
     sa.Column("trust_code", sa.Boolean, nullable=False),
     sa.Column("input_example_json", sa.Text, nullable=True),
     sa.Column("flavor_metadata_json", sa.Text, nullable=False),
+    # Lifecycle (migration 0005): the only columns of a version that change after it is
+    # registered (``registry/sql/lifecycle.py``); everything above stays as registered.
+    sa.Column("lifecycle", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("deprecated_at", UTCDateTime, nullable=True),
+    sa.Column("sunset_at", UTCDateTime, nullable=True),
+    sa.Column("successor", sa.String(200), nullable=True),
+    sa.Column("retired_at", UTCDateTime, nullable=True),
+    sa.Column("archived_at", UTCDateTime, nullable=True),
+    sa.Column("lifecycle_reason", sa.Text, nullable=True),
     # The last guard against two writers both taking max(version) + 1.
     sa.UniqueConstraint("model_id", "version", name="uq_model_versions_model_id_version"),
 )
@@ -196,6 +205,11 @@ deployments = sa.Table(
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    # Progressive delivery (migration 0006): where the rollout stands, when its current step
+    # began (the bake clock, so a restart resumes it) and the last analysis verdict (JSON).
+    sa.Column("rollout_status", sa.String(16), nullable=True),
+    sa.Column("step_started_at", UTCDateTime, nullable=True),
+    sa.Column("rollout_verdict", sa.Text, nullable=True),
 )
 
 deployment_revisions = sa.Table(
@@ -212,4 +226,53 @@ deployment_revisions = sa.Table(
     sa.Column("source", sa.String(255), nullable=False),
     # The last guard against two writers both taking max(revision) + 1.
     sa.UniqueConstraint("deployment_id", "revision", name="uq_deployment_revisions_deployment_id_revision"),
+)
+
+# Rollout telemetry (migration 0006). Each server worker writes, per deployment, variant,
+# kind (served/shadow/mirror) and second, one row of mergeable counts (JSON of a
+# ``rollout.window.VariantWindow``); analyses and reports merge the rows of every worker.
+rollout_windows = sa.Table(
+    "rollout_windows",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("deployment", sa.String(128), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("variant", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("worker", sa.String(96), nullable=False),
+    sa.Column("second", sa.BigInteger, nullable=False),
+    sa.Column("data", sa.Text, nullable=False),
+    sa.UniqueConstraint("deployment", "variant", "kind", "worker", "second", name="uq_rollout_windows_deployment"),
+    sa.Index("ix_rollout_windows_deployment_second", "deployment", "second"),
+)
+
+# Which variant answered a request id, for deployments whose outcomes are measured (an
+# experiment, or a canary with an outcome gate); outcomes are joined to it.
+rollout_assignments = sa.Table(
+    "rollout_assignments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("deployment", sa.String(128), nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("variant", sa.String(64), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("deployment", "request_id", name="uq_rollout_assignments_deployment"),
+)
+
+# Outcomes (named numbers: conversion, revenue) recorded against a request id; one value
+# per (deployment, request, metric): the same again is accepted, a different one refused.
+rollout_outcomes = sa.Table(
+    "rollout_outcomes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("deployment", sa.String(128), nullable=False),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("metric", sa.String(128), nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("variant", sa.String(64), nullable=False),
+    sa.Column("recorded_by", sa.String(255), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("deployment", "request_id", "metric", name="uq_rollout_outcomes_deployment"),
+    sa.Index("ix_rollout_outcomes_deployment_metric", "deployment", "metric"),
 )

@@ -1,0 +1,1 @@
+"""The progressive-delivery tests import their helpers from this directory."""
