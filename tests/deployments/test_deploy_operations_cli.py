@@ -259,7 +259,7 @@ BAD = {
     "promote an unknown variant": (["deploy", "promote", "fraud", "--variant", "zz"], 2, "no variant 'zz'"),
     "promote the primary": (["deploy", "promote", "fraud", "--variant", "stable"], 2, "already the primary"),
     "promote an experiment arm": (["deploy", "promote", "ranker", "--variant", "b"], 2, "is an experiment"),
-    "promote an experiment": (["deploy", "promote", "ranker"], 2, "no canary to promote"),
+    "promote an experiment": (["deploy", "promote", "ranker"], 2, "is an experiment"),
     "rollback with no previous revision": (["deploy", "rollback", "fraud"], 2, "no revision before 1"),
     "rollback to an unknown revision": (["deploy", "rollback", "fraud", "--to", "7"], 3, "no revision 7"),
     "rollback to the current revision": (["deploy", "rollback", "fraud", "--to", "1"], 2, "is the current revision"),

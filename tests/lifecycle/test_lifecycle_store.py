@@ -156,3 +156,19 @@ def test_parse_when_reads_dates_and_times_as_utc() -> None:
     for bad in ("", "tomorrow", "2027-13-01", "2027-03-01T25:00", "x" * 100):
         with pytest.raises(InvalidRequest):
             parse_when(bad)
+
+
+def test_a_version_a_live_deployment_serves_cannot_be_retired(store: RegistryStore) -> None:
+    versions(store, "fraud", 3)
+    spec = (
+        '{"deployment":"fraud","variants":{"stable":{"model":"fraud/1","role":"primary"},'
+        '"candidate":{"model":"fraud/2","role":"canary","weight":10}}}'
+    )
+    store.deployments.apply("fraud", spec, "deployment: fraud\n", actor="user:test")
+    with pytest.raises(Conflict, match=r"fraud/2 cannot be retired: deployment fraud serves it") as refused:
+        store.lifecycle.retire("fraud", 2, successor="fraud/3")
+    assert refused.value.details["deployments"] == ["fraud"]
+    assert store.get_version("fraud", 2).lifecycle == "active", "nothing changed"
+    store.lifecycle.retire("fraud", 3)  # no deployment names it
+    store.deployments.delete("fraud", actor="user:test")
+    assert store.lifecycle.retire("fraud", 2).lifecycle == "retired"  # a deleted deployment serves nothing

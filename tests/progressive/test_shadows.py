@@ -18,6 +18,7 @@ from rollout_support import FAST, apply, body, build_fraud, wait_for
 
 from homes import open_home
 from live_server import LiveServer
+from shipyard.errors import Conflict
 from shipyard.registry.refs import parse_ref
 from shipyard.rollout import operations
 
@@ -88,3 +89,18 @@ def test_a_full_shadow_queue_drops_copies_and_counts_them(home: Path) -> None:
                    and 'result="dropped"' in line]  # fmt: skip
         assert dropped and sum(float(line.rsplit(" ", 1)[1]) for line in dropped) > 0, metrics[-3000:]
         wait_for(lambda: sum(int(r["dropped"]) for r in report(home).values()) > 0, timeout=10)  # type: ignore[call-overload]
+
+
+def test_the_shadow_report_gates_a_promotion(home: Path) -> None:
+    """After the traffic above: the broken shadow has no agreeing answer to show, the slow one
+    agreed on every row; only the latter can be promoted with ``min_agreement``."""
+    services = open_home(home)
+    try:
+        store = services.store
+        with pytest.raises(Conflict, match="no compared answers"):
+            operations.promote(store, "fraud", variant="broken", min_agreement=0.95, actor="user:test")
+        applied = operations.promote(store, "fraud", variant="slow", min_agreement=0.95, actor="user:test")
+        assert applied.revision.spec["variants"]["stable"] == {"model": "fraud/4", "role": "primary"}
+        assert "slow" not in applied.revision.spec["variants"]
+    finally:
+        services.close()

@@ -235,16 +235,27 @@ def status(name: str, window: float, as_json: bool) -> None:
 @deploy.command("promote")
 @click.argument("name")
 @click.option("--variant", help="The variant to make the primary (default: the canary).")
+@click.option(
+    "--min-agreement",
+    type=click.FloatRange(0, 1),
+    help="Promote only if the variant agreed at least this often over the last hour (shadow report).",
+)
 @_REASON
 @_JSON
-def promote(name: str, variant: str | None, reason: str | None, as_json: bool) -> None:
-    """Make the canary (or --variant) of NAME its primary now, as a new revision."""
+def promote(name: str, variant: str | None, min_agreement: float | None, reason: str | None, as_json: bool) -> None:
+    """Make the canary (or --variant, a shadow too) of NAME its primary now, as a new revision."""
     from shipyard.registry.sql.audit import local_actor
     from shipyard.rollout import operations
 
     with cli_state().services() as services:
         applied = operations.promote(
-            services.store, name, variant=variant, actor=local_actor(), source="local", reason=reason
+            services.store,
+            name,
+            variant=variant,
+            actor=local_actor(),
+            source="local",
+            reason=reason,
+            min_agreement=min_agreement,
         )
     _say_moved(applied, "Promoted", as_json)
 

@@ -43,7 +43,7 @@ MAX_OUTCOMES = 1000
 MAX_OUTCOME_BODY_BYTES = 1024 * 1024
 """An outcomes body: 1000 outcomes with long request ids fit well within it."""
 _APPLY_FIELDS = frozenset({"spec", "reason"})
-_PROMOTE_FIELDS = frozenset({"variant", "reason"})
+_PROMOTE_FIELDS = frozenset({"variant", "reason", "min_agreement"})
 _ROLLBACK_FIELDS = frozenset({"to_revision", "reason"})
 _NOTE_FIELDS = frozenset({"reason"})
 _OUTCOME_FIELDS = frozenset({"request_id", "metric", "value"})
@@ -144,8 +144,15 @@ async def promote(request: Request) -> Response:
     name, state, caller, body = await _change(request, _PROMOTE_FIELDS)
     variant = _optional_text(body, "variant", 128)
     reason = _reason(body)
+    minimum = body.get("min_agreement")
+    if minimum is not None and (
+        isinstance(minimum, bool) or not isinstance(minimum, int | float) or not 0 <= minimum <= 1
+    ):
+        raise InvalidRequest('"min_agreement" must be a number between 0 and 1')
     applied = await run_in_threadpool(
-        lambda: operations.promote(state.services.store, name, variant=variant, reason=reason, **_who(caller))
+        lambda: operations.promote(
+            state.services.store, name, variant=variant, reason=reason, min_agreement=minimum, **_who(caller)
+        )
     )
     await _apply_now(state, name)
     return JSONResponse(applied.to_dict())

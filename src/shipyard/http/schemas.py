@@ -505,6 +505,12 @@ COMPONENTS: dict[str, Schema] = {
         "properties": {
             "variant": {"type": "string", "minLength": 1, "maxLength": 128, "description": "default: the canary"},
             "reason": _REASON,
+            "min_agreement": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "description": "promote only if the variant agreed at least this often over the last hour (409 else)",
+            },
         },
     },
     "DeploymentRollback": {

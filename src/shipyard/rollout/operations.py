@@ -85,15 +85,48 @@ def promote(
     actor: str | None = None,
     source: str = "local",
     reason: str | None = None,
+    min_agreement: float | None = None,
+    gate_seconds: float = 3600.0,
 ) -> Applied:
     """Make ``variant`` (default: the canary) the primary now: the canary's model takes all
-    the traffic (blue/green: the flip, the old primary kept loaded at 0%)."""
+    the traffic (blue/green: the flip, the old primary kept loaded at 0%).
+
+    ``min_agreement``: promote only if the variant's answers agreed with those returned at
+    least this often over the last ``gate_seconds`` (a shadow's report, or a canary's mirrored
+    requests): the shadow report as a promotion gate. Refused (``Conflict``) otherwise."""
     number, spec = current_spec(store, name)
     chosen = variant or canary_of(spec)
     new = promoted(spec, chosen)
+    if min_agreement is not None and chosen is not None:
+        _check_agreement(store, name, chosen, min_agreement, gate_seconds)
     why = reason or f"promoted {chosen} by hand"
     return _write(store, name, number, new, status=PROMOTED, action="deployment.promote", actor=actor,
                   source=source, reason=why)  # fmt: skip
+
+
+def _check_agreement(store: RegistryStore, name: str, variant: str, minimum: float, seconds: float) -> None:
+    if not 0 <= minimum <= 1:
+        raise InvalidRequest(f"a minimum agreement is between 0 and 1, got {minimum}")
+    windows = store.rollouts.windows(name, since=time.time() - seconds)
+    window = VariantWindow()
+    for kind in ("shadow", "mirror"):
+        found = merged_by_variant(windows, kind).get(variant)
+        if found is not None:
+            window.merge(found)
+    agreement = window.agreement
+    if agreement is None:
+        raise Conflict(
+            f"{variant} of {name!r} has no compared answers in the last {seconds:g}s: nothing shows it agrees",
+            hint="let it run as a shadow (or a mirrored canary) first; `shipyard deploy shadow-report` shows it",
+        )
+    if agreement < minimum:
+        raise Conflict(
+            f"{variant} of {name!r} agreed with the answers returned on {agreement:.2%} of "
+            f"{window.compared_rows} rows, below the {minimum:.2%} asked for: not promoted",
+            hint="`shipyard deploy shadow-report` shows where they differ",
+            agreement=agreement,
+            compared_rows=window.compared_rows,
+        )
 
 
 def rollback(

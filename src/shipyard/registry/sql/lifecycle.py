@@ -11,6 +11,7 @@ The artifacts themselves are moved by ``registry/archiving.py``; here only the m
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -25,7 +26,14 @@ from shipyard.registry.refs import check_model_name, parse_version
 from shipyard.registry.sql import queries, transactions
 from shipyard.registry.sql.audit import append_in, local_actor
 from shipyard.registry.sql.rows import check_description, check_short_text, lifecycle_fields
-from shipyard.registry.sql.tables import aliases, compiled_versions, model_versions, models
+from shipyard.registry.sql.tables import (
+    aliases,
+    compiled_versions,
+    deployment_revisions,
+    deployments,
+    model_versions,
+    models,
+)
 from shipyard.registry.types import ACTIVE, DEPRECATED, RETIRED, ModelVersion, VersionLifecycle
 
 T = TypeVar("T")
@@ -125,6 +133,13 @@ class LifecycleStore:
                     f"{name}/{number} cannot be retired: {shown} points at it",
                     hint=f"move the alias first (shipyard models alias {name} {pointing[0]} VERSION)",
                     aliases=pointing,
+                )
+            using = _deployments_naming(conn, f"{name}/{number}")
+            if using:
+                raise Conflict(
+                    f"{name}/{number} cannot be retired: deployment {', '.join(using)} serves it",
+                    hint="apply the deployment a spec without it first (shipyard deploy apply)",
+                    deployments=using,
                 )
             chosen = successor if successor is not None else row["successor"]
             if chosen is not None:
@@ -397,3 +412,25 @@ def _lifecycle(name: str, row: RowMapping) -> VersionLifecycle:
         archived_at=fields["archived_at"],
         reason=fields["lifecycle_reason"],
     )
+
+
+def _deployments_naming(conn: Connection, ref: str) -> list[str]:
+    """The live deployments whose current spec has a variant on exactly ``ref``
+    (``name/version``; variants that follow an alias are covered by the alias check)."""
+    query = (
+        sa.select(deployments.c.name, deployment_revisions.c.spec_json)
+        .join(
+            deployment_revisions,
+            sa.and_(
+                deployment_revisions.c.deployment_id == deployments.c.id,
+                deployment_revisions.c.revision == deployments.c.current_revision,
+            ),
+        )
+        .where(deployments.c.state != "deleted")
+    )
+    found = []
+    for deployment, spec_json in conn.execute(query):
+        variants = json.loads(spec_json).get("variants", {})
+        if any(isinstance(v, dict) and v.get("model") == ref for v in variants.values()):
+            found.append(str(deployment))
+    return sorted(found)
