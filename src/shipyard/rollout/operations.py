@@ -143,7 +143,10 @@ def rollback(
     number, _ = current_spec(store, name)
     target = number - 1 if to_revision is None else to_revision
     if target < 1:
-        raise InvalidRequest(f"deployment {name!r} has no revision before {number} to roll back to")
+        raise InvalidRequest(
+            f"deployment {name!r} has no revision before {number} to roll back to",
+            hint="to take a canary out, apply the spec with its weight at 0 (or `shipyard deploy delete`)",
+        )
     if target == number:
         raise InvalidRequest(f"revision {target} is the current revision of {name!r}")
     old = store.deployments.revision(name, target)
