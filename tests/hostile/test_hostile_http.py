@@ -341,14 +341,24 @@ def test_a_large_legitimate_body_does_not_delay_health(client: httpx.Client, ser
             ]
         }
     ).encode()
-    worst, baseline, response = _worst_health_latency(server, lambda: client.post("/v2/models/lr/infer", content=body))
+    took: list[float] = []
+
+    def send() -> httpx.Response:
+        started = time.perf_counter()
+        answer = client.post("/v2/models/lr/infer", content=body)
+        took.append(time.perf_counter() - started)
+        return answer
+
+    worst, baseline, response = _worst_health_latency(server, send)
     print(
-        f"health during a {len(body) / 1e6:.1f} MB accepted body ({MAX_ROWS} rows): worst {worst * 1000:.1f} ms "
-        f"(median before {baseline * 1000:.1f} ms)"
+        f"health during a {len(body) / 1e6:.1f} MB accepted body ({MAX_ROWS} rows, answered in "
+        f"{took[0] * 1000:.1f} ms): worst {worst * 1000:.1f} ms (median before {baseline * 1000:.1f} ms)"
     )
     assert response.status_code == 200, response.text[:300]
     assert len(response.json()["outputs"][0]["data"]) == MAX_ROWS
-    assert worst < 0.1
+    # Relative, so a loaded machine slows both alike: had the loop decoded the body itself,
+    # health would have waited about as long as the whole request.
+    assert worst < 0.5 * took[0] or worst < 0.1
 
 
 # -- uploads --------------------------------------------------------------------------------

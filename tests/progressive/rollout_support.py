@@ -100,7 +100,12 @@ def body(i: int) -> dict[str, object]:
 class Load:
     """``threads`` clients posting to ``path`` until stopped; counts statuses and variants."""
 
-    def __init__(self, server: LiveServer, path: str = "/v2/models/fraud/infer", threads: int = 4) -> None:
+    def __init__(
+        self, server: LiveServer, path: str = "/v2/models/fraud/infer", threads: int = 4, *, fresh: bool = False
+    ) -> None:
+        """``fresh``: a new connection per request, so that every server worker gets some
+        (kept-alive connections may all have been accepted by one worker)."""
+        self.fresh = fresh
         self.server = server
         self.path = path
         self.threads = threads
@@ -113,7 +118,8 @@ class Load:
 
     def _work(self, n: int) -> None:
         i = n
-        with self.server.client(timeout=30) as client:
+        limits = httpx.Limits(max_keepalive_connections=0) if self.fresh else httpx.Limits()
+        with self.server.client(timeout=30, limits=limits) as client:
             while not self.stop_event.is_set():
                 try:
                     response = client.post(self.path, json=body(i), headers={"X-Request-Id": f"load-{n}-{i}"})

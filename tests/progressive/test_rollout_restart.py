@@ -53,7 +53,10 @@ def test_two_workers_feed_one_analysis_and_a_restart_resumes_the_step(tmp_path: 
     home = tmp_path / "home"
     build_fraud(home)
     apply(home, SPEC)
-    with LiveServer(home, ["fraud"], settings={**FAST, "workers": "2"}) as server, Load(server, threads=6) as load:
+    with (
+        LiveServer(home, ["fraud"], settings={**FAST, "workers": "2"}) as server,
+        Load(server, threads=6, fresh=True) as load,
+    ):
         wait_for(lambda: deployment_row(home)[0] >= 2, timeout=60)  # step 1 passed: the canary is at 50%
         time.sleep(1.0)  # some traffic at 50%, well short of the 4 s bake
     assert load.statuses[200] == load.total, load.failures

@@ -19,7 +19,6 @@ Waiting verdicts are written to the deployment (for ``deploy status``) at most e
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -30,6 +29,7 @@ from shipyard.rollout.progress import ROLLOUT_ACTOR, decide
 from shipyard.rollout.service import spec_yaml
 from shipyard.serving.events import RolloutObserver, RolloutRecord
 from shipyard.serving.manager import ModelManager
+from shipyard.serving.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
@@ -48,34 +48,20 @@ class RolloutController:
     ) -> None:
         self._store = store
         self._manager = manager
-        self._tick = tick_seconds
         self._note = note_seconds
         self._observers = tuple(observers)
         self._noted: dict[str, tuple[int, str, float]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("rollout analysis", tick_seconds, self.tick)
 
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="shipyard-rollout-controller")
+        self._periodic.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.stop()
 
     def _analysed(self) -> list[str]:
         """Served deployments (any revision may gain an analysis, so all of them)."""
         return [name for name in self._manager.names() if self._manager.deployment(name) is not None]
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._tick)
-            try:
-                await self.tick()
-            except Exception:
-                logger.exception("rollout analysis failed; retrying in %.1fs", self._tick)
 
     async def tick(self) -> None:
         """Evaluate every served deployment's rollout once, and move those that must."""

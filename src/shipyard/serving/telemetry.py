@@ -33,6 +33,7 @@ from shipyard.rollout.compare import Comparison, prediction_of
 from shipyard.rollout.window import VariantWindow
 from shipyard.schema.batch import Outputs
 from shipyard.serving.events import InferenceFailure, InferenceRecord
+from shipyard.serving.periodic import Periodic
 
 logger = logging.getLogger(__name__)
 
@@ -67,14 +68,13 @@ class RolloutTelemetry:
         """``measured(deployment)``: whether its request ids must be kept (for outcomes)."""
         self._store = store
         self._measured = measured
-        self._flush_seconds = flush_seconds
         self._max_windows = max_windows
         self._max_assignments = max_assignments
         self.worker = worker or worker_name()
         self._windows: dict[Key, VariantWindow] = {}
         self._assignments: list[Assignment] = []
         self.dropped = 0
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("rollout telemetry flush", flush_seconds, self.flush)
         self._last_prune = 0.0
         self._flushing = asyncio.Lock()
 
@@ -147,26 +147,13 @@ class RolloutTelemetry:
 
     # -- flushing --------------------------------------------------------------------------
     def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="shipyard-rollout-telemetry")
+        self._periodic.start()
 
     async def close(self) -> None:
         """Stop the flusher and write what is left."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._periodic.stop()
         with contextlib.suppress(Exception):
             await self.flush(final=True)
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self._flush_seconds)
-            try:
-                await self.flush()
-            except Exception:
-                logger.exception("writing rollout telemetry failed; retrying in %.1fs", self._flush_seconds)
 
     async def flush(self, *, final: bool = False) -> None:
         """Write every window and assignment collected so far (on a thread)."""
