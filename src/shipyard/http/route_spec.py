@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shipyard.governance import scopes as sc
-from shipyard.http.schemas import Schema
+from shipyard.http.schemas import Schema, ref
 
 Endpoint = Callable[[Request], Awaitable[Response]]
 
@@ -154,3 +154,8 @@ class RouteTable:
 
     def starlette_routes(self) -> list[Route]:
         return [Route(spec.path, spec.endpoint, methods=[spec.method], name=spec.operation_id) for spec in self.routes]
+
+
+def ok(schema: str, status: str = "200", description: str = "OK") -> Reply:
+    """A success reply whose JSON body is ``components/schemas/SCHEMA``."""
+    return Reply(status, description, {JSON: ref(schema)})

@@ -17,8 +17,9 @@ The machinery (``RouteSpec``, ``RouteTable``) is in ``http/route_spec``.
 from __future__ import annotations
 
 from shipyard.governance import scopes as sc
-from shipyard.http import admin, deployments, lifecycle, management, mlflow, ops, v1, v2
-from shipyard.http.route_spec import JSON, MULTIPART, OCTETS, OPEN, Endpoint, Reply, RouteSpec, RouteTable
+from shipyard.http import admin, lifecycle, management, mlflow, ops, v1, v2
+from shipyard.http.deployment_routes import DEPLOYMENT_ROUTES
+from shipyard.http.route_spec import JSON, MULTIPART, OCTETS, OPEN, Endpoint, Reply, RouteSpec, RouteTable, ok
 from shipyard.http.schemas import ALIAS_PATTERN, KEY_ID_PATTERN, MODEL_NAME_PATTERN, Schema, ref
 
 # -- the OpenAPI building blocks --------------------------------------------------------------
@@ -38,11 +39,6 @@ _MGMT = "management"
 _OPS = "operations"
 _HEALTH = "health"
 _ADMIN = "keys and audit"
-_DEPLOY = "deployments"
-
-
-def _ok(schema: str, status: str = "200", description: str = "OK") -> Reply:
-    return Reply(status, description, {JSON: ref(schema)})
 
 
 _INFER_V2_REQUEST = {JSON: ref("V2InferenceRequest"), OCTETS: {"type": "string", "format": "binary"}}
@@ -85,7 +81,7 @@ def _mlflow_invocations(path: str, op: str, summary: str) -> RouteSpec:
         model_param="name" if "{name}" in path else None,
         body="inference",
         request={JSON: ref("MlflowRequest"), "text/csv": {"type": "string"}},
-        replies=(_ok("Predictions"), _RETIRED),
+        replies=(ok("Predictions"), _RETIRED),
         open_inference=True,
         fast=True,
     )
@@ -105,7 +101,7 @@ def _lifecycle_route(action: str, endpoint: Endpoint, schema: str, summary: str)
         body="json",
         request={JSON: ref(schema)},
         replies=(
-            _ok("Version"),
+            ok("Version"),
             Reply("409", "Not allowed in the version's state (aliased, retired, archived...)", {JSON: ref("Error")}),
         ),
         enforce_media_type=True,
@@ -128,16 +124,14 @@ ROUTES: tuple[RouteSpec, ...] = (
         model_param="name",
         body="inference",
         request={JSON: ref("V1PredictRequest")},
-        replies=(_ok("Predictions"), _RETIRED),
+        replies=(ok("Predictions"), _RETIRED),
         open_inference=True,
         fast=True,
     ),
     _mlflow_invocations("/models/{name}/invocations", "mlflow_invocations", "MLflow scoring"),
     _mlflow_invocations("/invocations", "mlflow_invocations_default", "MLflow scoring (the first served model)"),
     # -- health: open to anyone ---------------------------------------------------------------
-    RouteSpec(
-        "GET", "/v2/health/live", v2.live, OPEN, "none", "v2_live", "Liveness", _HEALTH, replies=(_ok("V2Live"),)
-    ),
+    RouteSpec("GET", "/v2/health/live", v2.live, OPEN, "none", "v2_live", "Liveness", _HEALTH, replies=(ok("V2Live"),)),
     RouteSpec(
         "GET",
         "/v2/health/ready",
@@ -147,7 +141,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         "v2_ready",
         "Readiness (503 while loading or draining)",
         _HEALTH,
-        replies=(_ok("V2Ready"), _READY_503),
+        replies=(ok("V2Ready"), _READY_503),
     ),
     RouteSpec(
         "GET",
@@ -181,7 +175,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         "v2_server_metadata",
         "Server metadata",
         _V2,
-        replies=(_ok("V2ServerMetadata"),),
+        replies=(ok("V2ServerMetadata"),),
     ),
     RouteSpec(
         "GET",
@@ -193,7 +187,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         "Model metadata",
         _V2,
         model_param="name",
-        replies=(_ok("V2ModelMetadata"),),
+        replies=(ok("V2ModelMetadata"),),
         open_inference=True,
     ),
     RouteSpec(
@@ -206,7 +200,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         "Model readiness",
         _V2,
         model_param="name",
-        replies=(_ok("V2ModelReady"), Reply("503", "Not ready", {JSON: ref("V2ModelReady")})),
+        replies=(ok("V2ModelReady"), Reply("503", "Not ready", {JSON: ref("V2ModelReady")})),
         open_inference=True,
     ),
     RouteSpec(
@@ -219,7 +213,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         "Model version metadata",
         _V2,
         model_param="name",
-        replies=(_ok("V2ModelMetadata"),),
+        replies=(ok("V2ModelMetadata"),),
         open_inference=True,
     ),
     RouteSpec(
@@ -232,7 +226,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         "Model version readiness",
         _V2,
         model_param="name",
-        replies=(_ok("V2ModelReady"), Reply("503", "Not ready", {JSON: ref("V2ModelReady")})),
+        replies=(ok("V2ModelReady"), Reply("503", "Not ready", {JSON: ref("V2ModelReady")})),
         open_inference=True,
     ),
     # -- KServe V1 and MLflow metadata ------------------------------------------------------------
@@ -245,7 +239,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         "v1_list_models",
         "List served models (those the caller may read)",
         _V1,
-        replies=(_ok("V1ModelList"),),
+        replies=(ok("V1ModelList"),),
     ),
     RouteSpec(
         "GET",
@@ -257,7 +251,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         "Model status",
         _V1,
         model_param="name",
-        replies=(_ok("V1ModelStatus"),),
+        replies=(ok("V1ModelStatus"),),
         open_inference=True,
     ),
     RouteSpec(
@@ -281,7 +275,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         "list_models",
         "List registered models (those the caller may read)",
         _MGMT,
-        replies=(_ok("ModelList"),),
+        replies=(ok("ModelList"),),
     ),
     RouteSpec(
         "GET",
@@ -293,7 +287,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         "Show a model and its versions",
         _MGMT,
         model_param="name",
-        replies=(_ok("ModelDetail"),),
+        replies=(ok("ModelDetail"),),
     ),
     RouteSpec(
         "POST",
@@ -307,7 +301,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         model_param="name",
         body="upload",
         request={MULTIPART: ref("UploadForm")},
-        replies=(_ok("Version", "201", "Registered"),),
+        replies=(ok("Version", "201", "Registered"),),
         enforce_media_type=True,
     ),
     RouteSpec(
@@ -320,7 +314,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         "Show a version",
         _MGMT,
         model_param="name",
-        replies=(_ok("Version"),),
+        replies=(ok("Version"),),
     ),
     RouteSpec(
         "GET",
@@ -346,7 +340,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         model_param="name",
         body="json",
         request={JSON: ref("AliasTarget")},
-        replies=(_ok("Alias"),),
+        replies=(ok("Alias"),),
         enforce_media_type=True,
     ),
     RouteSpec(
@@ -372,199 +366,7 @@ ROUTES: tuple[RouteSpec, ...] = (
             ("restore", lifecycle.restore, "LifecycleNote", "Bring an archived version's artifacts back"),
         )
     ),
-    # -- deployments (the scope is checked on the deployment's name) -------------------------------
-    RouteSpec(
-        "GET",
-        "/api/deployments",
-        deployments.list_deployments,
-        sc.MODELS_READ,
-        "some",
-        "list_deployments",
-        "List live deployments (those the caller may read)",
-        _DEPLOY,
-        replies=(_ok("DeploymentList"),),
-    ),
-    RouteSpec(
-        "GET",
-        "/api/deployments/{name}",
-        deployments.show_deployment,
-        sc.MODELS_READ,
-        "model",
-        "show_deployment",
-        "Show a deployment and its current revision",
-        _DEPLOY,
-        model_param="name",
-        replies=(_ok("DeploymentDetail"),),
-    ),
-    RouteSpec(
-        "PUT",
-        "/api/deployments/{name}",
-        deployments.apply,
-        sc.DEPLOYMENTS_WRITE,
-        "model",
-        "apply_deployment",
-        "Apply a deployment spec (a new revision when it changes anything)",
-        _DEPLOY,
-        model_param="name",
-        body="json",
-        request={JSON: ref("DeploymentApply")},
-        replies=(_ok("DeploymentApplied"), Reply("400", "The spec is refused", {JSON: ref("Error")})),
-        enforce_media_type=True,
-    ),
-    RouteSpec(
-        "DELETE",
-        "/api/deployments/{name}",
-        deployments.delete,
-        sc.DEPLOYMENTS_WRITE,
-        "model",
-        "delete_deployment",
-        "Delete a deployment (its revisions are kept)",
-        _DEPLOY,
-        model_param="name",
-        replies=(_ok("Deployment", "200", "Deleted"), Reply("404", "No such live deployment", {JSON: ref("Error")})),
-    ),
-    RouteSpec(
-        "GET",
-        "/api/deployments/{name}/revisions",
-        deployments.list_revisions,
-        sc.MODELS_READ,
-        "model",
-        "list_deployment_revisions",
-        "A deployment's revisions, oldest first",
-        _DEPLOY,
-        model_param="name",
-        replies=(_ok("DeploymentRevisionList"),),
-    ),
-    RouteSpec(
-        "GET",
-        "/api/deployments/{name}/revisions/{revision}",
-        deployments.show_revision,
-        sc.MODELS_READ,
-        "model",
-        "show_deployment_revision",
-        "One revision of a deployment",
-        _DEPLOY,
-        model_param="name",
-        replies=(_ok("DeploymentRevision"),),
-    ),
-    # operating a deployment (docs/rollout.md): reading is models.read, moves deployments.write
-    RouteSpec(
-        "GET",
-        "/api/deployments/{name}/status",
-        deployments.status,
-        sc.MODELS_READ,
-        "model",
-        "deployment_status",
-        "The live split, traffic per variant over a window, and the rollout's step and last verdict",
-        _DEPLOY,
-        model_param="name",
-        replies=(_ok("DeploymentStatus"), Reply("404", "No such live deployment", {JSON: ref("Error")})),
-        query={"window": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400, "default": 60}},
-    ),
-    *(
-        RouteSpec(
-            "POST",
-            f"/api/deployments/{{name}}/{action}",
-            endpoint,
-            sc.DEPLOYMENTS_WRITE,
-            "model",
-            f"{action}_deployment",
-            summary,
-            _DEPLOY,
-            model_param="name",
-            body="json",
-            request={JSON: ref(schema)},
-            replies=(
-                _ok(reply),
-                Reply("404", "No such live deployment, variant or revision", {JSON: ref("Error")}),
-                Reply("409", "The deployment changed while this was decided; try again", {JSON: ref("Error")}),
-            ),
-            enforce_media_type=True,
-        )
-        for action, endpoint, schema, reply, summary in (
-            (
-                "promote",
-                deployments.promote,
-                "DeploymentPromote",
-                "DeploymentApplied",
-                "Make the canary (or a named variant) the primary now, as a new revision",
-            ),
-            (
-                "rollback",
-                deployments.rollback,
-                "DeploymentRollback",
-                "DeploymentApplied",
-                "Make an earlier revision's spec current again, as a new revision (stops a rollout)",
-            ),
-            (
-                "pause",
-                deployments.pause,
-                "DeploymentNote",
-                "Deployment",
-                "Hold the rollout where it is (the split stays, no step is taken)",
-            ),
-            (
-                "resume",
-                deployments.resume,
-                "DeploymentNote",
-                "Deployment",
-                "Go on with the rollout (the current step bakes again from now)",
-            ),
-        )
-    ),
-    RouteSpec(
-        "GET",
-        "/api/deployments/{name}/shadow-report",
-        deployments.shadow_report,
-        sc.MODELS_READ,
-        "model",
-        "deployment_shadow_report",
-        "Per shadow and canary mirror: copies, agreement, score and latency deltas, errors, dropped",
-        _DEPLOY,
-        model_param="name",
-        replies=(_ok("ShadowReport"), Reply("404", "No such live deployment", {JSON: ref("Error")})),
-        query={
-            "since": {"type": "string", "description": "Unix seconds or ISO 8601 (default: an hour before until)"},
-            "until": {"type": "string", "description": "Unix seconds or ISO 8601 (default: now)"},
-        },
-    ),
-    RouteSpec(
-        "GET",
-        "/api/deployments/{name}/experiment-report",
-        deployments.experiment_report,
-        sc.MODELS_READ,
-        "model",
-        "deployment_experiment_report",
-        "An experiment's arms, comparisons with the control and recommendation (fixed horizon)",
-        _DEPLOY,
-        model_param="name",
-        replies=(_ok("ExperimentReport"), Reply("404", "No such live deployment", {JSON: ref("Error")})),
-        query={"metric": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_.:-]{0,127}$"}},
-    ),
-    RouteSpec(
-        "POST",
-        "/api/deployments/{name}/outcomes",
-        deployments.record_outcomes,
-        sc.INFER,  # whoever may predict with the deployment reports how its predictions turned out
-        "model",
-        "record_deployment_outcomes",
-        "Record outcomes of requests the deployment answered (one, or up to 1000)",
-        _DEPLOY,
-        model_param="name",
-        body="inference",  # up to 1000 outcomes; the endpoint caps the body at 1 MiB
-        request={JSON: ref("OutcomeRequest")},
-        replies=(
-            Reply("201", "Recorded", {JSON: {"anyOf": [ref("OutcomeRecorded"), ref("OutcomeBatchResult")]}}),
-            Reply(
-                "200",
-                "The same value was recorded already (a batch: none was created)",
-                {JSON: {"anyOf": [ref("OutcomeRecorded"), ref("OutcomeBatchResult")]}},
-            ),
-            Reply("404", "No such deployment, or a request id it never answered", {JSON: ref("Error")}),
-            Reply("409", "Another value is recorded for this request and metric", {JSON: ref("Error")}),
-        ),
-        enforce_media_type=True,
-    ),
+    *DEPLOYMENT_ROUTES,
     # -- keys and audit -----------------------------------------------------------------------------
     RouteSpec(
         "GET",
@@ -575,7 +377,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         "list_keys",
         "List API keys (never their secrets)",
         _ADMIN,
-        replies=(_ok("KeyList"),),
+        replies=(ok("KeyList"),),
     ),
     RouteSpec(
         "POST",
@@ -588,7 +390,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         _ADMIN,
         body="json",
         request={JSON: ref("KeyCreate")},
-        replies=(_ok("KeyCreated", "201", "Created"),),
+        replies=(ok("KeyCreated", "201", "Created"),),
         enforce_media_type=True,
     ),
     RouteSpec(
@@ -600,7 +402,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         "revoke_key",
         "Revoke an API key",
         _ADMIN,
-        replies=(_ok("Key", "200", "Revoked"), Reply("409", "Revoked already", {JSON: ref("Error")})),
+        replies=(ok("Key", "200", "Revoked"), Reply("409", "Revoked already", {JSON: ref("Error")})),
     ),
     RouteSpec(
         "GET",
@@ -611,7 +413,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         "list_audit",
         "Audit entries, oldest first",
         _ADMIN,
-        replies=(_ok("AuditList"),),
+        replies=(ok("AuditList"),),
         query={
             "action": {"type": "string", "maxLength": 64},
             "actor": {"type": "string", "maxLength": 128},
@@ -629,7 +431,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         "verify_audit",
         "Verify the audit chain; names the first bad entry",
         _ADMIN,
-        replies=(_ok("AuditVerification"),),
+        replies=(ok("AuditVerification"),),
     ),
     # -- operations ---------------------------------------------------------------------------------
     RouteSpec(

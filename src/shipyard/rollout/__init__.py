@@ -12,8 +12,8 @@ from shipyard.rollout.spec import (
     Gates,
     StickyKey,
     Variant,
-    parse_spec,
 )
+from shipyard.rollout.spec_yaml import parse_spec
 from shipyard.rollout.split import BUCKETS, Splitter, sticky_key_from
 
 __all__ = [

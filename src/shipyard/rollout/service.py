@@ -17,7 +17,8 @@ from shipyard.registry.refs import ModelRef
 from shipyard.registry.sql.store import RegistryStore
 from shipyard.registry.types import ModelVersion
 from shipyard.rollout.compat import check_variants
-from shipyard.rollout.spec import DeploymentSpec, parse_spec
+from shipyard.rollout.spec import DeploymentSpec
+from shipyard.rollout.spec_yaml import parse_spec
 
 
 def check_spec(store: RegistryStore, text: str | bytes, *, source_name: str = "spec") -> DeploymentSpec:

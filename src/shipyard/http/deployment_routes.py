@@ -1,0 +1,206 @@
+"""The deployment routes of the route table (``http/routes``): ``/api/deployments``, its
+revisions, moves, reports and outcomes. The scope is checked on the deployment's name."""
+
+from __future__ import annotations
+
+from shipyard.governance import scopes as sc
+from shipyard.http import deployments
+from shipyard.http.route_spec import JSON, Reply, RouteSpec, ok
+from shipyard.http.schemas import ref
+
+_DEPLOY = "deployments"
+
+DEPLOYMENT_ROUTES: tuple[RouteSpec, ...] = (
+    RouteSpec(
+        "GET",
+        "/api/deployments",
+        deployments.list_deployments,
+        sc.MODELS_READ,
+        "some",
+        "list_deployments",
+        "List live deployments (those the caller may read)",
+        _DEPLOY,
+        replies=(ok("DeploymentList"),),
+    ),
+    RouteSpec(
+        "GET",
+        "/api/deployments/{name}",
+        deployments.show_deployment,
+        sc.MODELS_READ,
+        "model",
+        "show_deployment",
+        "Show a deployment and its current revision",
+        _DEPLOY,
+        model_param="name",
+        replies=(ok("DeploymentDetail"),),
+    ),
+    RouteSpec(
+        "PUT",
+        "/api/deployments/{name}",
+        deployments.apply,
+        sc.DEPLOYMENTS_WRITE,
+        "model",
+        "apply_deployment",
+        "Apply a deployment spec (a new revision when it changes anything)",
+        _DEPLOY,
+        model_param="name",
+        body="json",
+        request={JSON: ref("DeploymentApply")},
+        replies=(ok("DeploymentApplied"), Reply("400", "The spec is refused", {JSON: ref("Error")})),
+        enforce_media_type=True,
+    ),
+    RouteSpec(
+        "DELETE",
+        "/api/deployments/{name}",
+        deployments.delete,
+        sc.DEPLOYMENTS_WRITE,
+        "model",
+        "delete_deployment",
+        "Delete a deployment (its revisions are kept)",
+        _DEPLOY,
+        model_param="name",
+        replies=(ok("Deployment", "200", "Deleted"), Reply("404", "No such live deployment", {JSON: ref("Error")})),
+    ),
+    RouteSpec(
+        "GET",
+        "/api/deployments/{name}/revisions",
+        deployments.list_revisions,
+        sc.MODELS_READ,
+        "model",
+        "list_deployment_revisions",
+        "A deployment's revisions, oldest first",
+        _DEPLOY,
+        model_param="name",
+        replies=(ok("DeploymentRevisionList"),),
+    ),
+    RouteSpec(
+        "GET",
+        "/api/deployments/{name}/revisions/{revision}",
+        deployments.show_revision,
+        sc.MODELS_READ,
+        "model",
+        "show_deployment_revision",
+        "One revision of a deployment",
+        _DEPLOY,
+        model_param="name",
+        replies=(ok("DeploymentRevision"),),
+    ),
+    # operating a deployment (docs/rollout.md): reading is models.read, moves deployments.write
+    RouteSpec(
+        "GET",
+        "/api/deployments/{name}/status",
+        deployments.status,
+        sc.MODELS_READ,
+        "model",
+        "deployment_status",
+        "The live split, traffic per variant over a window, and the rollout's step and last verdict",
+        _DEPLOY,
+        model_param="name",
+        replies=(ok("DeploymentStatus"), Reply("404", "No such live deployment", {JSON: ref("Error")})),
+        query={"window": {"type": "number", "exclusiveMinimum": 0, "maximum": 86400, "default": 60}},
+    ),
+    *(
+        RouteSpec(
+            "POST",
+            f"/api/deployments/{{name}}/{action}",
+            endpoint,
+            sc.DEPLOYMENTS_WRITE,
+            "model",
+            f"{action}_deployment",
+            summary,
+            _DEPLOY,
+            model_param="name",
+            body="json",
+            request={JSON: ref(schema)},
+            replies=(
+                ok(reply),
+                Reply("404", "No such live deployment, variant or revision", {JSON: ref("Error")}),
+                Reply("409", "The deployment changed while this was decided; try again", {JSON: ref("Error")}),
+            ),
+            enforce_media_type=True,
+        )
+        for action, endpoint, schema, reply, summary in (
+            (
+                "promote",
+                deployments.promote,
+                "DeploymentPromote",
+                "DeploymentApplied",
+                "Make the canary (or a named variant) the primary now, as a new revision",
+            ),
+            (
+                "rollback",
+                deployments.rollback,
+                "DeploymentRollback",
+                "DeploymentApplied",
+                "Make an earlier revision's spec current again, as a new revision (stops a rollout)",
+            ),
+            (
+                "pause",
+                deployments.pause,
+                "DeploymentNote",
+                "Deployment",
+                "Hold the rollout where it is (the split stays, no step is taken)",
+            ),
+            (
+                "resume",
+                deployments.resume,
+                "DeploymentNote",
+                "Deployment",
+                "Go on with the rollout (the current step bakes again from now)",
+            ),
+        )
+    ),
+    RouteSpec(
+        "GET",
+        "/api/deployments/{name}/shadow-report",
+        deployments.shadow_report,
+        sc.MODELS_READ,
+        "model",
+        "deployment_shadow_report",
+        "Per shadow and canary mirror: copies, agreement, score and latency deltas, errors, dropped",
+        _DEPLOY,
+        model_param="name",
+        replies=(ok("ShadowReport"), Reply("404", "No such live deployment", {JSON: ref("Error")})),
+        query={
+            "since": {"type": "string", "description": "Unix seconds or ISO 8601 (default: an hour before until)"},
+            "until": {"type": "string", "description": "Unix seconds or ISO 8601 (default: now)"},
+        },
+    ),
+    RouteSpec(
+        "GET",
+        "/api/deployments/{name}/experiment-report",
+        deployments.experiment_report,
+        sc.MODELS_READ,
+        "model",
+        "deployment_experiment_report",
+        "An experiment's arms, comparisons with the control and recommendation (fixed horizon)",
+        _DEPLOY,
+        model_param="name",
+        replies=(ok("ExperimentReport"), Reply("404", "No such live deployment", {JSON: ref("Error")})),
+        query={"metric": {"type": "string", "pattern": "^[A-Za-z][A-Za-z0-9_.:-]{0,127}$"}},
+    ),
+    RouteSpec(
+        "POST",
+        "/api/deployments/{name}/outcomes",
+        deployments.record_outcomes,
+        sc.INFER,  # whoever may predict with the deployment reports how its predictions turned out
+        "model",
+        "record_deployment_outcomes",
+        "Record outcomes of requests the deployment answered (one, or up to 1000)",
+        _DEPLOY,
+        model_param="name",
+        body="inference",  # up to 1000 outcomes; the endpoint caps the body at 1 MiB
+        request={JSON: ref("OutcomeRequest")},
+        replies=(
+            Reply("201", "Recorded", {JSON: {"anyOf": [ref("OutcomeRecorded"), ref("OutcomeBatchResult")]}}),
+            Reply(
+                "200",
+                "The same value was recorded already (a batch: none was created)",
+                {JSON: {"anyOf": [ref("OutcomeRecorded"), ref("OutcomeBatchResult")]}},
+            ),
+            Reply("404", "No such deployment, or a request id it never answered", {JSON: ref("Error")}),
+            Reply("409", "Another value is recorded for this request and metric", {JSON: ref("Error")}),
+        ),
+        enforce_media_type=True,
+    ),
+)
