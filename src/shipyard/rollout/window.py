@@ -158,14 +158,6 @@ class VariantWindow:
             index = latency_bucket(seconds)
             self.latency[index] = self.latency.get(index, 0) + 1
 
-    def add_predictions(self, keys: Iterable[str]) -> None:
-        predictions = self.predictions
-        for key in keys:
-            slot = (
-                OTHER if key not in predictions and key.startswith("label:") and len(predictions) >= MAX_LABELS else key
-            )
-            predictions[slot] = predictions.get(slot, 0) + 1
-
     def add_counts(self, counts: Mapping[str, int]) -> None:
         predictions = self.predictions
         for key, count in counts.items():
@@ -209,10 +201,6 @@ class VariantWindow:
         for window in windows:
             out.merge(window)
         return out
-
-    @property
-    def empty(self) -> bool:
-        return not (self.requests or self.compared_requests or self.dropped)
 
     # -- reading ------------------------------------------------------------------------
     @property

@@ -20,10 +20,6 @@ class Periodic:
         self._step = step
         self._task: asyncio.Task[None] | None = None
 
-    @property
-    def running(self) -> bool:
-        return self._task is not None
-
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=f"shipyard-{self.name}")

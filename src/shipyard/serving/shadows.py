@@ -133,10 +133,6 @@ class ShadowDispatcher:
         self._tasks = []
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    @property
-    def pending(self) -> int:
-        return self._queue.qsize()
-
     # -- computing -----------------------------------------------------------------------
     async def _consume(self) -> None:
         while True:
