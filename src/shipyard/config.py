@@ -125,6 +125,38 @@ class Settings(BaseModel):
     offload_body_bytes: int = Field(default=64 * 1024, ge=0)
     """Bodies larger than this are decoded on a thread, not on the event loop."""
 
+    # -- prediction log and monitoring (docs/monitoring.md) ------------------------------------
+    log_mode: str = Field(default="batch", pattern="^(batch|sync|off)$")
+    """The prediction log: ``batch`` (group commit, fsync every ``log_flush_ms``), ``sync`` (a
+    response is sent only once its record is on disk) or ``off``."""
+    log_flush_ms: float = Field(default=20.0, gt=0, le=10_000)
+    """Group commit: the longest a record waits before its segment is written and fsynced."""
+    log_memory_bytes: int = Field(default=64 * 1024**2, ge=64 * 1024)
+    """Records waiting to be written, at most this many bytes in memory; past it they spill or drop."""
+    log_overflow: str = Field(default="spill", pattern="^(spill|drop)$")
+    """What happens to records past ``log_memory_bytes`` when the disk is slow: ``spill`` to
+    spill files (then drop past ``log_spill_bytes``) or ``drop``; drops are counted."""
+    log_spill_bytes: int = Field(default=1024**3, ge=0)
+    log_segment_bytes: int = Field(default=64 * 1024**2, ge=64 * 1024)
+    """A segment file is sealed (and can be compacted) at this size."""
+    log_sample: str = ""
+    """Sampling per model or deployment, ``NAME=RATE`` comma-separated (``fraud=0.1,*=1``);
+    default every inference is logged."""
+    log_compact_seconds: float = Field(default=60.0, gt=0)
+    """How often sealed segments are compacted into Parquet (one worker at a time)."""
+    monitor_interval_seconds: float = Field(default=60.0, gt=0)
+    """How often a server computes its monitored figures (drift, quality, performance) and
+    evaluates the alert rules."""
+    price_per_core_hour: float = Field(default=0.0, ge=0)
+    """For cost figures: the price of one CPU core for an hour, in your currency."""
+    alert_rules_file: Path | None = None
+    """YAML file of alert rules (docs/monitoring.md); default ``$home/alerts.yaml`` if present."""
+    webhook_allow_private: bool = False
+    """Allow alert and retraining webhooks to loopback, link-local and private addresses."""
+    otlp_endpoint: str | None = None
+    """OTLP/HTTP endpoint for traces (``http://collector:4318/v1/traces``); default no export."""
+    trace_sample_rate: float = Field(default=1.0, ge=0, le=1)
+
     @property
     def resolved_registry_url(self) -> str:
         return self.registry_url or f"sqlite:///{self.home / 'registry.db'}"
