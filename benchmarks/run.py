@@ -24,7 +24,6 @@ import environment
 import loadgen
 import markdown
 import numpy as np
-import report
 import shadows
 import targets
 from inprocess import measure_predict
@@ -35,10 +34,14 @@ from processes import SetupError, http_status
 from rich.console import Console
 from rich.logging import RichHandler
 
+import drift
+import predlog
+import report
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 SERVERS = (report.INPROCESS, report.INPROCESS_BATCH, *PEERS)
-SECTIONS = ("servers", shadows.SECTION)  # the comparison, then the cost of shadowing (benchmarks/shadows.py)
+SECTIONS = ("servers", shadows.SECTION, predlog.SECTION, drift.SECTION)  # + shadowing/log costs, drift vs Evidently
 INPROCESS_TITLES = {
     report.INPROCESS: "in-process predict (1 request/call)",
     report.INPROCESS_BATCH: f"in-process predict ({report.INPROCESS_BATCH_ROWS} rows/call)",
@@ -68,7 +71,10 @@ def _choices(allowed: tuple[str, ...]):
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", type=_choices(SECTIONS), default=None, help="comma list of sections to run: servers,shadows"
+        "--only",
+        type=_choices(SECTIONS),
+        default=None,
+        help="comma list of sections to run: servers,shadows,predlog,drift",
     )
     parser.add_argument("--skip", type=_choices(SECTIONS), default=[], help="comma list of sections to skip")
     parser.add_argument(
@@ -76,6 +82,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=_choices(shadows.FORMS),
         default=list(shadows.FORMS),
         help="V2 request forms for the shadows section: columns,matrix (default both)",
+    )
+    parser.add_argument(
+        "--predlog-forms",
+        type=_choices(shadows.FORMS),
+        default=list(shadows.FORMS),
+        help="V2 request forms for the predlog section: columns,matrix (default both)",
     )
     parser.add_argument("--servers", type=_choices(SERVERS), default=list(SERVERS), help="comma list (default: all)")
     parser.add_argument(
@@ -435,6 +447,30 @@ def main(argv: list[str] | None = None) -> int:
                 with args.markdown.open("a" if "servers" in args.sections else "w") as out:
                     out.write("\n" + shadows.markdown(meta[shadows.SECTION]))
                 console.print(f"Markdown: {args.markdown}")
+        if predlog.SECTION in args.sections:
+            console.rule("prediction-log cost")
+            reason = predlog.unavailable_reason()
+            if reason:
+                console.print(f"[yellow]skipping the predlog section: {reason}[/yellow]", highlight=False)
+                meta[predlog.SECTION] = {"skipped": reason}
+            else:
+                warn_if_busy("before the predlog section")
+                with terminate_as_interrupt(), contextlib.ExitStack() as stack:
+                    meta[predlog.SECTION] = predlog.run(args, workdir, stack, console)
+                predlog.render(console, meta[predlog.SECTION])
+            report.write_json(output, meta=meta, samples=samples, summaries=summaries, targets=targets.as_json(checks))
+            if args.markdown and not reason:
+                with args.markdown.open("a" if set(args.sections) - {predlog.SECTION} else "w") as out:
+                    out.write("\n" + predlog.markdown(meta[predlog.SECTION]))
+        if drift.SECTION in args.sections:
+            console.rule("drift against Evidently")
+            warn_if_busy("before the drift section")
+            meta[drift.SECTION] = drift.run(args, workdir, console)
+            drift.render(console, meta[drift.SECTION])
+            report.write_json(output, meta=meta, samples=samples, summaries=summaries, targets=targets.as_json(checks))
+            if args.markdown:
+                with args.markdown.open("a" if set(args.sections) - {drift.SECTION} else "w") as out:
+                    out.write("\n" + drift.markdown(meta[drift.SECTION]))
         if args.quick:
             console.print("[yellow]--quick: one short repeat per point; a harness check, not a result.[/yellow]")
         console.print(f"Results: {output}")

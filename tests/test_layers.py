@@ -29,6 +29,8 @@ RANKS = {
     # Mergeable rollout telemetry and answer comparison: numpy-only data, stored by the registry.
     "rollout.window": 2,
     "rollout.compare": 2,
+    # Drift summaries and tests: numpy/scipy/pandas only, summarised by the registry at registration.
+    "monitoring.drift": 3,
     "lineage": 3,
     "protocol": 3,
     "flavors": 4,

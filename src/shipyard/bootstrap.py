@@ -3,6 +3,7 @@ wires them up, so that HTTP, a future gRPC front and tests all serve through the
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,6 +12,9 @@ from shipyard.fs.scratch import scratch_root
 from shipyard.governance.scopes import parse_patterns
 from shipyard.governance.signing import Signer, load_public_keys
 from shipyard.monitoring.metrics import ServingMetrics
+from shipyard.monitoring.monitor import FigureMonitor, monitor_from_settings
+from shipyard.monitoring.predlog.compact import CompactionTask
+from shipyard.monitoring.predlog.writer import PredictionLog
 from shipyard.registry.artifacts.base import ArtifactStore
 from shipyard.registry.artifacts.factory import open_artifact_store
 from shipyard.registry.provenance import Provenance
@@ -84,23 +88,41 @@ class Serving:
     telemetry: RolloutTelemetry
     shadows: ShadowDispatcher
     controller: RolloutController
+    predlog: PredictionLog | None = None
+    """The prediction log's writer (None when ``log_mode`` is ``off``)."""
+    compaction: CompactionTask | None = None
+    """Sealed log segments → Parquet every ``log_compact_seconds`` (one process at a time)."""
+    monitor: FigureMonitor | None = None
+    """Figures, gauges and alerts every ``monitor_interval_seconds`` (one process at a time)."""
 
     async def start(self, refs: Sequence[ModelRef]) -> None:
-        """Load and warm ``refs``, then start the background work deployments need
-        (telemetry flushes, shadow threads, canary analyses)."""
+        """Recover and open the prediction log, load and warm ``refs``, then start the
+        background work deployments need (telemetry flushes, shadow threads, canary analyses)."""
+        if self.predlog is not None:
+            await asyncio.to_thread(self.predlog.start, asyncio.get_running_loop())
         await self.manager.start(refs)
         # Idle unless a deployment is served (one may take over a model's name later).
         self.telemetry.start()
         self.shadows.start()
         self.controller.start()
+        if self.compaction is not None:
+            self.compaction.start()
+        if self.monitor is not None:
+            self.monitor.start()
 
     async def close(self) -> None:
         """Stop taking work, unload, release the limiter (the app's lifespan calls this)."""
         self.dataplane.draining = True
+        if self.monitor is not None:
+            await self.monitor.stop()
+        if self.compaction is not None:
+            await self.compaction.close()
         await self.controller.close()
         await self.shadows.close()
         await self.manager.close()
         await self.telemetry.close()
+        if self.predlog is not None:
+            await self.predlog.close()
         self.dataplane.close()
         await self.limiter.close()
 
@@ -130,11 +152,12 @@ def build_serving(services: Services, *, key_cache_seconds: float | None = None)
         timeout_seconds=settings.request_timeout_seconds,
         observers=[metrics],
     )
+    predlog = PredictionLog.from_settings(settings, metrics) if settings.log_mode != "off" else None
     dataplane = DataPlane(
         manager,
         max_rows=settings.max_rows,
         timeout_seconds=settings.request_timeout_seconds,
-        observers=[metrics, telemetry, shadows],
+        observers=[metrics, telemetry, shadows, *([predlog] if predlog is not None else [])],
     )
     controller = RolloutController(
         services.store, manager, tick_seconds=settings.rollout_tick_seconds, observers=[metrics]
@@ -149,4 +172,7 @@ def build_serving(services: Services, *, key_cache_seconds: float | None = None)
         telemetry=telemetry,
         shadows=shadows,
         controller=controller,
+        predlog=predlog,
+        compaction=CompactionTask(settings.home, settings.log_compact_seconds),
+        monitor=monitor_from_settings(settings, services.registry, manager.names, metrics.registry),
     )

@@ -2,7 +2,8 @@
 
 Server logs are JSON lines, one object per record, built with orjson (never by string
 formatting); the access log is the ``shipyard.access`` logger, whose records carry their
-fields in ``extra={"fields": {...}}``.
+fields in ``extra={"fields": {...}}``. A line logged while a request is handled carries its
+``request_id`` and, when the request is traced, its ``trace_id`` and ``span_id``.
 """
 
 from __future__ import annotations
@@ -10,11 +11,16 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
+from opentelemetry import trace
 
 ACCESS_LOGGER = "shipyard.access"
+
+REQUEST_ID: ContextVar[str | None] = ContextVar("shipyard_request_id", default=None)
+"""The id of the request being handled (set by the edge), added to every log line."""
 
 
 class JsonFormatter(logging.Formatter):
@@ -25,6 +31,13 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        request_id = REQUEST_ID.get()
+        if request_id is not None:
+            entry["request_id"] = request_id
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            entry["trace_id"] = format(context.trace_id, "032x")
+            entry["span_id"] = format(context.span_id, "016x")
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)

@@ -21,7 +21,8 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from hostile_files import onnx_with_external_data, skops_bomb, skops_calling, snapshot_tree, zip_bomb
+from hostile_files import onnx_with_external_data, skops_bomb, skops_calling, zip_bomb
+from hostile_files import snapshot_tree as hostile_snapshot
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
@@ -69,8 +70,13 @@ def client(server: LiveServer, auth: dict[str, str]) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def unchanged(server: LiveServer, client: httpx.Client) -> Iterator[None]:
-    """Nothing on disk and nothing in the registry changes during the test."""
+    """Nothing on disk and nothing in the registry changes during the test, but for the
+    prediction log, whose job is to record refused inferences too (status and code only)."""
     home = server.home
+
+    def snapshot_tree(root: Path) -> dict[str, tuple[int, int]]:
+        return {k: v for k, v in hostile_snapshot(root).items() if not k.startswith("predlog")}
+
     files = snapshot_tree(home)
     models = client.get("/api/models").json()
     versions = {m["name"]: client.get(f"/api/models/{m['name']}").json()["versions"] for m in models["models"]}

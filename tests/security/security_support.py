@@ -86,7 +86,14 @@ def role_with(scope: str) -> str:
 
 
 def path_for(spec: RouteSpec, model: str = "a1") -> str:
-    values = {"name": model, "version": "1", "alias": "prod", "id": "0123456789ab", "revision": "1"}
+    values = {
+        "name": model,
+        "version": "1",
+        "alias": "prod",
+        "id": "0123456789ab",
+        "revision": "1",
+        "request_id": "r-1",
+    }
     path = spec.path
     for param in spec.params:
         path = path.replace(f"{{{param}}}", values[param])

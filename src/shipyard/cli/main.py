@@ -17,14 +17,18 @@ from typing import Any
 import click
 
 from shipyard import __version__
+from shipyard.cli.alerts import alerts
 from shipyard.cli.audit import audit
 from shipyard.cli.context import CliState
 from shipyard.cli.demo import demo
 from shipyard.cli.deploy import deploy
+from shipyard.cli.feedback import feedback
 from shipyard.cli.gc import gc
 from shipyard.cli.init import init
 from shipyard.cli.keys import keys
+from shipyard.cli.logs import logs
 from shipyard.cli.models import models
+from shipyard.cli.monitor import monitor
 from shipyard.cli.output import error_line
 from shipyard.cli.predict import predict
 from shipyard.cli.serve import serve
@@ -91,7 +95,7 @@ def cli(
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-for _command in (models, serve, predict, verify, demo, gc, init, keys, audit, deploy):
+for _command in (models, serve, predict, verify, demo, gc, init, keys, audit, deploy, logs, feedback, alerts, monitor):
     cli.add_command(_command)
 
 

@@ -30,6 +30,8 @@ KEYS_ADMIN = "keys.admin"
 TRUST_ADMIN = "trust.admin"
 """Upload formats that run code on load (pickle, joblib, Python classes) or extend the skops allowlist."""
 SETTINGS_ADMIN = "settings.admin"
+FEEDBACK = "feedback"
+"""Record and read ground truth, outcomes and attributes of logged predictions (``POST /feedback``)."""
 
 SCOPES: tuple[str, ...] = (
     MODELS_READ,
@@ -44,11 +46,12 @@ SCOPES: tuple[str, ...] = (
     KEYS_ADMIN,
     TRUST_ADMIN,
     SETTINGS_ADMIN,
+    FEEDBACK,
 )
 
 ROLES: dict[str, frozenset[str]] = {
     "viewer": frozenset({MODELS_READ, METRICS_READ}),
-    "predictor": frozenset({MODELS_READ, INFER}),
+    "predictor": frozenset({MODELS_READ, INFER, FEEDBACK}),
     "publisher": frozenset({MODELS_READ, VERSIONS_WRITE, ARTIFACTS_READ}),
     "deployer": frozenset({MODELS_READ, ALIASES_WRITE, DEPLOYMENTS_WRITE}),
     "approver": frozenset({MODELS_READ, APPROVALS_WRITE}),

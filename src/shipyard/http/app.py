@@ -26,6 +26,7 @@ from shipyard.http.middleware import EdgeMiddleware, decision_seconds
 from shipyard.http.openapi import openapi_document
 from shipyard.http.routes import TABLE
 from shipyard.http.state import AppState
+from shipyard.monitoring import tracing
 from shipyard.registry.refs import ModelRef
 from shipyard.serving.access import AccessPolicy
 from shipyard.serving.ratelimit import NoLimits
@@ -85,11 +86,13 @@ def create_app(services: Services, refs: Sequence[ModelRef], *, access: AccessPo
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tracing.configure(settings)  # per worker process: its own exporter thread
         await serving.start(refs)
         try:
             yield
         finally:
             await serving.close()
+            tracing.shutdown()
 
     def default_model() -> str | None:
         names = manager.names()

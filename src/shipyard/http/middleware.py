@@ -45,7 +45,8 @@ from shipyard.errors import (
 from shipyard.governance.scopes import METRICS_READ, parse_patterns
 from shipyard.http.errors import error_response
 from shipyard.http.route_spec import OPEN, SMALL_BODY_BYTES, RouteSpec, RouteTable
-from shipyard.logs import ACCESS_LOGGER
+from shipyard.logs import ACCESS_LOGGER, REQUEST_ID
+from shipyard.monitoring import tracing
 from shipyard.monitoring.metrics import ServingMetrics
 from shipyard.serving.access import AccessPolicy
 
@@ -64,7 +65,9 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"referrer-policy", b"no-referrer"),
 )
 NO_STORE: tuple[tuple[bytes, bytes], ...] = ((b"cache-control", b"no-store"),)
-CORS_ALLOW_HEADERS = "authorization, content-type, x-request-id, inference-header-content-length"
+CORS_ALLOW_HEADERS = (
+    "authorization, content-type, x-request-id, x-prediction-key, traceparent, inference-header-content-length"
+)
 CORS_EXPOSE_HEADERS = (
     b"x-request-id, x-shipyard-model-version, inference-header-content-length, retry-after, "
     b"deprecation, sunset, link"  # a deprecated version's notice (serving/notices)
@@ -208,6 +211,8 @@ class EdgeMiddleware:
 
         caller = ANONYMOUS
         source = (scope.get("client") or ("", 0))[0]
+        request_id_token = REQUEST_ID.set(request_id)
+        traced = tracing.start_request(headers, method, path, request_id) if tracing.enabled() else None
         try:
             host = headers.get(b"host")
             if host is not None and not self._host_allowed(host, scope.get("server")):
@@ -274,6 +279,10 @@ class EdgeMiddleware:
                         }
                     },
                 )
+            if traced is not None:
+                route = state.get("route")
+                traced.end(status, route.path if route is not None else None)
+            REQUEST_ID.reset(request_id_token)
 
     async def _check_caller(
         self, spec: RouteSpec, params: dict[str, str], authorization: bytes | None, source: str

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from shipyard.governance import scopes as sc
 from shipyard.http import admin, lifecycle, management, mlflow, ops, v1, v2
+from shipyard.http.alert_routes import ALERT_ROUTES
 from shipyard.http.deployment_routes import DEPLOYMENT_ROUTES
+from shipyard.http.feedback_routes import FEEDBACK_ROUTES
 from shipyard.http.route_spec import JSON, MULTIPART, OCTETS, OPEN, Endpoint, Reply, RouteSpec, RouteTable, ok
 from shipyard.http.schemas import ALIAS_PATTERN, KEY_ID_PATTERN, MODEL_NAME_PATTERN, Schema, ref
 
@@ -367,6 +369,8 @@ ROUTES: tuple[RouteSpec, ...] = (
         )
     ),
     *DEPLOYMENT_ROUTES,
+    *ALERT_ROUTES,
+    *FEEDBACK_ROUTES,
     # -- keys and audit -----------------------------------------------------------------------------
     RouteSpec(
         "GET",

@@ -9,7 +9,9 @@ refused for its content, e.g. a shape that does not match its data).
 
 from __future__ import annotations
 
+from shipyard.http.alert_schemas import ALERT_COMPONENTS
 from shipyard.http.deployment_schemas import DEPLOYMENT_COMPONENTS
+from shipyard.http.feedback_schemas import FEEDBACK_COMPONENTS
 from shipyard.http.schema_parts import (
     ALIAS_PATTERN,
     ANY_MAP,
@@ -379,6 +381,8 @@ COMPONENTS: dict[str, Schema] = {
         },
     },
     **DEPLOYMENT_COMPONENTS,
+    **ALERT_COMPONENTS,
+    **FEEDBACK_COMPONENTS,
     # -- keys and audit -------------------------------------------------------------------
     "Grant": {
         "type": "object",

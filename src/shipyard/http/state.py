@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,7 +10,7 @@ from starlette.requests import Request
 
 from shipyard.bootstrap import Services
 from shipyard.context import ANONYMOUS, Caller
-from shipyard.errors import Forbidden, ShipyardError
+from shipyard.errors import Forbidden, InvalidRequest, ShipyardError
 from shipyard.monitoring.metrics import ServingMetrics
 from shipyard.schema.batch import Batch, RawInputs
 from shipyard.schema.validate import validate_inputs
@@ -19,6 +20,9 @@ from shipyard.serving.manager import ModelManager, ServedVersion
 
 VERSION_HEADER = "x-shipyard-model-version"
 VARIANT_HEADER = "x-shipyard-variant"
+PREDICTION_KEY_HEADER = "x-prediction-key"
+MAX_PREDICTION_KEY = 128
+_PREDICTION_KEY = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 @dataclass
@@ -99,6 +103,7 @@ async def run_inference(
     """The shared step of every protocol adapter: call the data plane for the already
     resolved (and authorized) target; note model, version and rows in the access log."""
     state = app_state(request)
+    key = prediction_key(request)
     served, deployment, variant = target.served, target.deployment, target.variant
     if deployment is not None and variant is None:
         # The sticky key is an input field: read it from the rows (validated as the default
@@ -120,6 +125,7 @@ async def run_inference(
             deployment=deployment.name if deployment is not None else None,
             variant=variant,
             revision=deployment.revision if deployment is not None else None,
+            key=key,
         )
     )
     if deployment is None:
@@ -134,6 +140,22 @@ async def run_inference(
             variant=variant,
         )
     return result
+
+
+def prediction_key(request: Request) -> str | None:
+    """The caller's own correlation key for this prediction (header ``X-Prediction-Key``):
+    1 to 128 of the characters a request id may hold (letters, digits, ``. _ : -``); it is
+    logged with the prediction so that feedback can name it. ``InvalidRequest`` otherwise."""
+    raw = request.headers.get(PREDICTION_KEY_HEADER)
+    if raw is None:
+        return None
+    if not _PREDICTION_KEY.fullmatch(raw):
+        raise InvalidRequest(
+            f"the {PREDICTION_KEY_HEADER.title()} header must be 1 to {MAX_PREDICTION_KEY} characters "
+            "of letters, digits, '.', '_', ':' and '-'",
+            hint="send a shorter key of those characters, or none",
+        )
+    return raw
 
 
 def answer_headers(result: InferenceResult) -> dict[str, str]:

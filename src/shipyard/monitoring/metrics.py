@@ -133,6 +133,38 @@ class ServingMetrics:
             ("route", "status"),
             registry=self.registry,
         )
+        # -- prediction log health (monitoring/predlog/writer.py) --
+        self.log_records = Counter(
+            "shipyard_predlog_records",
+            "Prediction-log records by outcome: written (durable in a segment), spilled, replayed "
+            "(from spill into segments), dropped, sampled_out, failed (sync mode: the request failed)",
+            ("outcome",),
+            registry=self.registry,
+        )
+        self.log_queue_bytes = Gauge(
+            "shipyard_predlog_queue_bytes",
+            "Bytes of records held in memory waiting to be written (capped by log_memory_bytes)",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.log_queue_peak_bytes = Gauge(
+            "shipyard_predlog_queue_peak_bytes",
+            "The most bytes of records held in memory at once since the server started",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        self.log_lag_seconds = Gauge(
+            "shipyard_predlog_lag_seconds",
+            "Age of the oldest record not yet durable (0 when the queue is empty)",
+            registry=self.registry,
+            multiprocess_mode="livemax",
+        )
+        self.log_fsync_seconds = Histogram(
+            "shipyard_predlog_fsync_seconds",
+            "Time of one group commit (write and fsync of a segment)",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
 
     # InferenceObserver
     def on_inference(self, record: InferenceRecord) -> None:

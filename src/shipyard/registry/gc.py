@@ -96,6 +96,8 @@ def referenced_digests(store: RegistryStore) -> set[str]:
             digests.add(version.artifact.sha256)
             if version.compiled is not None:
                 digests.add(version.compiled.artifact.sha256)
+            if version.lineage.drift_reference is not None:
+                digests.add(version.lineage.drift_reference.sha256)
     return digests
 
 

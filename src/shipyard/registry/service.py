@@ -178,6 +178,7 @@ class RegistryService:
                 params=dict(params or {}),
                 code_version=code_version(),
                 environment=environment(),
+                drift_reference=self._put_drift_reference(training_data, target) if training_data is not None else None,
             )
             outcome = None
             if compile:
@@ -261,6 +262,15 @@ class RegistryService:
             compile_error=outcome.error,
             within=self.provenance.signing_hook((provenance.COMPILED,)) if self.provenance is not None else None,
         )
+
+    def _put_drift_reference(self, training_data: Any, target: Any) -> ArtifactRef:
+        """Summarise the training data for drift once (``shipyard.monitoring.drift``) and store the
+        summary as a content-addressed blob, so drift never re-reads the training data. (What the
+        fingerprint accepts, numbers, strings, booleans, missing values, the summary takes.)"""
+        from shipyard.monitoring.drift.training import REFERENCE_FILENAME, summarize_training_data  # pandas: lazily
+
+        summary = summarize_training_data(training_data, target)
+        return self.artifacts.put_bytes(summary.to_bytes(), filename=REFERENCE_FILENAME)
 
     def _put_compiled(self, outcome: Outcome, tmp: Path) -> CompiledArtifact | None:
         """Store the compiled model's bytes (content-addressed, like every artifact)."""

@@ -61,9 +61,11 @@ class Lineage:
     """The git commit of the registering code, ``+dirty`` when the tree had changes."""
     environment: Mapping[str, str] = field(default_factory=dict)
     """Python and library versions the model was saved with."""
+    drift_reference: ArtifactRef | None = None
+    """The training data's drift summary (``shipyard.monitoring.drift``), a blob in the artifact store."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "training_data": self.training_data.to_dict() if self.training_data else None,
             "profile": dict(self.profile) if self.profile is not None else None,
             "metrics": dict(self.metrics),
@@ -71,6 +73,9 @@ class Lineage:
             "code_version": self.code_version,
             "environment": dict(self.environment),
         }
+        if self.drift_reference is not None:  # absent from versions registered before it existed
+            out["drift_reference"] = self.drift_reference.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Lineage:
@@ -82,6 +87,7 @@ class Lineage:
             params=dict(data.get("params") or {}),
             code_version=data.get("code_version"),
             environment={str(k): str(v) for k, v in (data.get("environment") or {}).items()},
+            drift_reference=_artifact_ref(data.get("drift_reference")),
         )
 
 
@@ -288,3 +294,9 @@ class Model:
             "aliases": dict(self.aliases),
             "latest_version": self.latest_version,
         }
+
+
+def _artifact_ref(data: Mapping[str, Any] | None) -> ArtifactRef | None:
+    if not data:
+        return None
+    return ArtifactRef(sha256=str(data["sha256"]), size=int(data["size"]), filename=str(data.get("filename", "model")))

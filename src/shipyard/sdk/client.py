@@ -20,6 +20,7 @@ from collections.abc import Generator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import numpy as np
@@ -236,6 +237,39 @@ class Client:
             )
         partial.replace(target)
         return target
+
+    # -- feedback (docs/monitoring.md) ----------------------------------------------------
+    def feedback(
+        self,
+        request_id: str | None = None,
+        *,
+        key: str | None = None,
+        row: int | None = None,
+        label: str | int | float | bool | None = None,
+        value: float | None = None,
+        outcomes: Mapping[str, float] | None = None,
+        attributes: Mapping[str, str | int | float | bool] | None = None,
+    ) -> dict[str, Any]:
+        """Record ground truth (``label`` or ``value``), business ``outcomes`` and sensitive
+        ``attributes`` for a logged prediction, named by ``request_id`` (its X-Request-Id) or
+        by ``key`` (the X-Prediction-Key this caller sent with it). Returns what the row has
+        now and ``created`` (False: all of it was recorded already)."""
+        item: dict[str, Any] = {"request_id": request_id, "key": key, "row": row, "label": label, "value": value}
+        item = {k: v for k, v in item.items() if v is not None}
+        if outcomes:
+            item["outcomes"] = dict(outcomes)
+        if attributes:
+            item["attributes"] = dict(attributes)
+        return self._json("POST", "/feedback", json=item)
+
+    def feedback_batch(self, items: list[Mapping[str, Any]]) -> dict[str, Any]:
+        """Up to 1000 feedback items (the bodies ``feedback`` sends) at once; each item's
+        status is in ``results``."""
+        return self._json("POST", "/feedback", json={"items": [dict(i) for i in items]})
+
+    def get_feedback(self, request_id: str) -> dict[str, Any]:
+        """The feedback recorded for ``request_id``, by row."""
+        return self._json("GET", f"/feedback/{quote(request_id, safe='')}")
 
     # -- plumbing -----------------------------------------------------------------------
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 
-from shipyard.errors import ModelNotFound, ShipyardError, Unavailable
+from shipyard.errors import ModelNotFound, ShipyardError, StorageError, Unavailable
 from shipyard.schema.batch import Batch, Outputs, RawInputs
 from shipyard.schema.validate import validate_inputs
+from shipyard.serving import spans
 from shipyard.serving.batching import Answer
 from shipyard.serving.events import InferenceFailure, InferenceObserver, InferenceRecord, notify
 from shipyard.serving.manager import ModelManager, ServedVersion
@@ -40,6 +41,8 @@ class InferenceCall:
     """When ``model`` is a deployment: the variant chosen to answer (``served`` is its version)."""
     revision: int | None = None
     """The deployment's revision that chose the variant."""
+    key: str | None = None
+    """The caller's own correlation key for this prediction (header ``X-Prediction-Key``)."""
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,9 @@ class DataPlane:
                 raise Unavailable("the server is still loading its models", hint="retry when /v2/health/ready is 200")
             served = call.served or self.manager.resolve(call.model, call.version)
             batch = validate_inputs(served.signature, call.inputs, max_rows=self._max_rows)
+            validated = time.perf_counter()
             answer = await self._run(served, batch)
+            answered = time.perf_counter()
         except ShipyardError as exc:
             known = served is not None or not isinstance(exc, ModelNotFound)
             notify(
@@ -109,6 +114,9 @@ class DataPlane:
                     deployment=call.deployment,
                     variant=call.variant,
                     revision=call.revision,
+                    caller=call.caller,
+                    started_at=started,
+                    key=call.key,
                 ),
             )
             raise
@@ -128,9 +136,39 @@ class DataPlane:
             deployment=call.deployment,
             variant=call.variant,
             revision=call.revision,
+            key=call.key,
         )
-        notify(self._observers, record)
+        pending = notify(self._observers, record)
+        if pending:
+            await self._durable(pending, t0)
+        if spans.tracer is not None:
+            spans.inference(
+                call,
+                served.name,
+                served.version,
+                batch.n_rows,
+                started=t0,
+                validated=validated,
+                answered=answered,
+                compute_seconds=answer.compute_seconds,
+            )
         return InferenceResult(served=served, batch=batch, outputs=answer.outputs, variant=call.variant)
+
+    async def _durable(self, pending: list[Awaitable[None]], t0: float) -> None:
+        """Wait for what observers asked the response to wait for (the prediction log's
+        ``sync`` mode: the record on disk), within what is left of the request's deadline.
+        A record that cannot be made durable fails the request: it is never acknowledged."""
+        left = max(self._timeout - (time.perf_counter() - t0), 0.001)
+        try:
+            async with asyncio.timeout(left):
+                for waiting in pending:
+                    await waiting
+        except TimeoutError as exc:
+            raise StorageError("the prediction could not be logged durably in time", hint="retry later") from exc
+        except ShipyardError:
+            raise
+        except Exception as exc:
+            raise StorageError(f"the prediction could not be logged durably: {exc}", hint="retry later") from exc
 
     async def _run(self, served: ServedVersion, batch: Batch) -> Answer:
         # The deadline covers the queue and the call: on expiry the request leaves its

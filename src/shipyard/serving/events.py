@@ -1,15 +1,17 @@
 """The one point every inference passes: a record of it is handed to observers.
 
 Observers run on the event loop right after the model answered and must not block: the
-metrics observer updates counters; the prediction log (a later issue) puts the record on
-a bounded queue and writes it elsewhere. An observer that raises is logged and ignored: a
-record is never worth a failed response.
+metrics observer updates counters; the prediction log (``monitoring/predlog``) puts the
+record on a bounded queue and writes it on a thread of its own. An observer that raises is
+logged and ignored: a record is never worth a failed response. The one exception is a
+durability wait an observer asks for (the prediction log's ``sync`` mode): the data plane
+awaits it, and a record that cannot be made durable fails its request.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,6 +43,8 @@ class InferenceRecord:
     """The deployment's variant that answered."""
     revision: int | None = None
     """The deployment's revision that chose the variant."""
+    key: str | None = None
+    """The caller's own correlation key (header ``X-Prediction-Key``), if given."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,11 @@ class InferenceFailure:
     deployment: str | None = None
     variant: str | None = None
     revision: int | None = None
+    caller: str = "anonymous"
+    started_at: float = 0.0
+    """Unix time the request reached the data plane (0 when unknown)."""
+    key: str | None = None
+    """The caller's own correlation key (header ``X-Prediction-Key``), if given."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +120,11 @@ class RolloutObserver(Protocol):
 
 
 class InferenceObserver(Protocol):
-    def on_inference(self, record: InferenceRecord) -> None: ...
+    def on_inference(self, record: InferenceRecord) -> Awaitable[None] | None:
+        """Take note of a success. An observer that must hold the response until it is
+        done (the prediction log in ``sync`` mode: until the record is on disk) returns an
+        awaitable; the data plane awaits it within the request's deadline and fails the
+        request if it raises. Others return None."""
 
     def on_failure(self, failure: InferenceFailure) -> None: ...
 
@@ -127,15 +140,21 @@ class BatchObserver(Protocol):
     def on_batch(self, record: BatchRecord) -> None: ...
 
 
-def notify(observers: Sequence[InferenceObserver], item: InferenceRecord | InferenceFailure) -> None:
+def notify(observers: Sequence[InferenceObserver], item: InferenceRecord | InferenceFailure) -> list[Awaitable[None]]:
+    """Hand ``item`` to every observer; returns what they asked the response to wait for
+    (see ``InferenceObserver.on_inference``), usually nothing."""
+    pending: list[Awaitable[None]] = []
     for observer in observers:
         try:
             if isinstance(item, InferenceRecord):
-                observer.on_inference(item)
+                waiting = observer.on_inference(item)
+                if waiting is not None:
+                    pending.append(waiting)
             else:
                 observer.on_failure(item)
         except Exception:
             logger.exception("inference observer %r failed; the response is unaffected", observer)
+    return pending
 
 
 def notify_batch(observers: Sequence[object], record: BatchRecord) -> None:

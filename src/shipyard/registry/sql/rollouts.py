@@ -7,10 +7,12 @@ that worker writes that row (its name is in the key), so a write replaces the ro
 period: that is how an analysis sees the traffic of all workers, not one worker's share.
 
 Assignments (``rollout_assignments``) say which variant answered a request id, for the
-deployments whose outcomes are measured; outcomes (``rollout_outcomes``) are named numbers
-recorded against a request id and joined to its assignment. The prediction log of the
-monitoring work will hold the same facts for every request; until then these two tables
-are the minimal record an experiment needs.
+deployments whose outcomes are measured: they are an experiment's units. Outcomes are named
+numbers recorded against a request id; they are feedback facts (``feedback`` table, kind
+``outcome``, row 0: ``registry/sql/feedback.py``), so an outcome given through
+``POST /feedback`` and one given through the deployment's outcomes route are the same fact,
+and both count in the experiment's report. ``rollout_outcomes`` is no longer written
+(migration 0007 copied its rows into ``feedback``).
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from sqlalchemy.engine import Connection, Engine
 from shipyard.errors import Conflict, InvalidRequest, NotFound
 from shipyard.registry.sql import queries, transactions
 from shipyard.registry.sql.engine import insert_ignore, upsert
-from shipyard.registry.sql.tables import rollout_assignments, rollout_outcomes, rollout_windows
+from shipyard.registry.sql.feedback import OUTCOME
+from shipyard.registry.sql.tables import feedback, rollout_assignments, rollout_windows
 from shipyard.rollout.window import VariantWindow
 
 T = TypeVar("T")
@@ -178,43 +181,56 @@ class RolloutStore:
         _check_request_id(request_id)
 
         def work(conn: Connection) -> OutcomeResult:
-            variant = conn.execute(
-                sa.select(rollout_assignments.c.variant).where(
-                    rollout_assignments.c.deployment == deployment, rollout_assignments.c.request_id == request_id
-                )
-            ).scalar()
-            if variant is None:
+            assigned = conn.execute(
+                sa.select(
+                    rollout_assignments.c.variant, rollout_assignments.c.revision, rollout_assignments.c.at
+                ).where(rollout_assignments.c.deployment == deployment, rollout_assignments.c.request_id == request_id)
+            ).first()
+            if assigned is None:
                 raise NotFound(
                     f"deployment {deployment!r} has no request {request_id!r}",
                     hint="outcomes are recorded against the X-Request-Id of a request the deployment answered "
                     "(assignments are written within about a second of the answer)",
                 )
+            variant = str(assigned.variant)
             existing = conn.execute(
-                sa.select(rollout_outcomes.c.value).where(
-                    rollout_outcomes.c.deployment == deployment,
-                    rollout_outcomes.c.request_id == request_id,
-                    rollout_outcomes.c.metric == metric,
+                sa.select(feedback.c.value_number).where(
+                    feedback.c.request_id == request_id,
+                    feedback.c.row_index == 0,
+                    feedback.c.kind == OUTCOME,
+                    feedback.c.name == metric,
                 )
-            ).scalar()
+            ).first()
             if existing is not None:
-                if float(existing) == value:
-                    return OutcomeResult(deployment, request_id, metric, value, str(variant), created=False)
+                if existing.value_number is not None and float(existing.value_number) == value:
+                    return OutcomeResult(deployment, request_id, metric, value, variant, created=False)
                 raise Conflict(
-                    f"request {request_id!r} already has {metric} = {existing:g}, not {value:g}",
+                    f"request {request_id!r} already has {metric} = {existing.value_number:g}, not {value:g}",
                     hint="an outcome is recorded once per request and metric",
                 )
+            now = queries.now()
             conn.execute(
-                sa.insert(rollout_outcomes).values(
-                    deployment=deployment,
+                sa.insert(feedback).values(
                     request_id=request_id,
-                    metric=metric,
-                    value=value,
+                    row_index=0,
+                    kind=OUTCOME,
+                    name=metric,
+                    value_number=value,
+                    value_json=repr(float(value)),
+                    target=deployment,
+                    model="",
+                    version=None,
+                    deployment=deployment,
                     variant=variant,
-                    recorded_by=recorded_by,
-                    at=queries.now(),
+                    revision=int(assigned.revision),
+                    caller="",
+                    key=None,
+                    predicted_at=assigned.at,
+                    recorded_by=recorded_by[:255],
+                    recorded_at=now,
                 )
             )
-            return OutcomeResult(deployment, request_id, metric, value, str(variant), created=True)
+            return OutcomeResult(deployment, request_id, metric, value, variant, created=True)
 
         return self._write(work, "recording an outcome", retry_unique=True)
 
@@ -226,22 +242,22 @@ class RolloutStore:
         units = sa.select(rollout_assignments.c.variant, sa.func.count()).where(
             rollout_assignments.c.deployment == deployment
         )
-        values = sa.select(rollout_outcomes.c.variant, rollout_outcomes.c.value).where(
-            rollout_outcomes.c.deployment == deployment, rollout_outcomes.c.metric == metric
+        values = sa.select(feedback.c.variant, feedback.c.value_number).where(
+            feedback.c.deployment == deployment,
+            feedback.c.kind == OUTCOME,
+            feedback.c.name == metric,
+            feedback.c.variant.is_not(None),
+            feedback.c.value_number.is_not(None),
         )
         if since is not None:
             units = units.where(rollout_assignments.c.at >= since)
-            joined = sa.and_(
-                rollout_assignments.c.deployment == rollout_outcomes.c.deployment,
-                rollout_assignments.c.request_id == rollout_outcomes.c.request_id,
-            )
-            values = values.join(rollout_assignments, joined).where(rollout_assignments.c.at >= since)
+            values = values.where(feedback.c.predicted_at >= since)
         units = units.group_by(rollout_assignments.c.variant)
 
         def work(conn: Connection) -> dict[str, tuple[int, np.ndarray]]:
             counts = {str(v): int(n) for v, n in conn.execute(units)}
             found: dict[str, list[float]] = {}
-            for variant, value in conn.execute(values.order_by(rollout_outcomes.c.id)):
+            for variant, value in conn.execute(values.order_by(feedback.c.id)):
                 found.setdefault(str(variant), []).append(float(value))
             return {v: (counts.get(v, 0), np.asarray(found.get(v, []), dtype=np.float64)) for v in {*counts, *found}}
 

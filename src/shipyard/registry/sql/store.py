@@ -28,9 +28,11 @@ from shipyard.registry.refs import ModelRef, check_alias, check_model_name, pars
 from shipyard.registry.sql import audit as audit_sql
 from shipyard.registry.sql import compiled as compiled_sql
 from shipyard.registry.sql import migrate, queries, signatures, transactions
+from shipyard.registry.sql.alerts import AlertStore
 from shipyard.registry.sql.audit import AuditLog, append_in, local_actor
 from shipyard.registry.sql.deployments import DeploymentStore
 from shipyard.registry.sql.engine import create_engine, insert_ignore, mask_url, parse_url, upsert
+from shipyard.registry.sql.feedback import FeedbackStore
 from shipyard.registry.sql.keys import KeyStore
 from shipyard.registry.sql.lifecycle import LifecycleStore, refuse_alias_to_retired
 from shipyard.registry.sql.rollouts import RolloutStore
@@ -74,6 +76,10 @@ class RegistryStore:
         """Deployments and their revisions (``registry/sql/deployments.py``)."""
         self.rollouts = RolloutStore(self._engine)
         """Rollout telemetry windows, assignments and outcomes (``registry/sql/rollouts.py``)."""
+        self.feedback = FeedbackStore(self._engine)
+        """Labels, values, outcomes and attributes of logged predictions (``registry/sql/feedback.py``)."""
+        self.alerts = AlertStore(self._engine)
+        """Alert states, events and deliveries (``registry/sql/alerts.py``)."""
         self.lifecycle = LifecycleStore(self._engine, hmac_key=audit_hmac_key)
         """Deprecate, retire, reinstate versions; archive marks (``registry/sql/lifecycle.py``)."""
         logger.debug("registry store open at %s", self.url)

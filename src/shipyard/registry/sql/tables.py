@@ -276,3 +276,86 @@ rollout_outcomes = sa.Table(
     sa.UniqueConstraint("deployment", "request_id", "metric", name="uq_rollout_outcomes_deployment"),
     sa.Index("ix_rollout_outcomes_deployment_metric", "deployment", "metric"),
 )
+
+# Alerts (migration 0008, ``registry/sql/alerts.py``): one state row per (rule, target),
+# moved by compare-and-set on ``revision`` so that workers evaluating the same rules agree;
+# the events each transition recorded, and the deliveries each event owes.
+alert_states = sa.Table(
+    "alert_states",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("target", sa.String(128), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("since", UTCDateTime, nullable=True),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("episode", sa.Integer, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("rule", "target", name="uq_alert_states_rule"),
+)
+
+alert_events = sa.Table(
+    "alert_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("rule", sa.String(128), nullable=False),
+    sa.Column("target", sa.String(128), nullable=False),
+    sa.Column("episode", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.UniqueConstraint("rule", "target", "episode", "kind", name="uq_alert_events_rule"),
+)
+
+alert_deliveries = sa.Table(
+    "alert_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.Integer, sa.ForeignKey("alert_events.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("channel", sa.String(160), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_status", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    # The worker sending it, until when: a pending delivery whose claim ran out (its worker
+    # died) is claimed, by compare-and-set, by another worker and sent from there.
+    sa.Column("claimed_by", sa.String(96), nullable=True),
+    sa.Column("claimed_until", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("event_id", "channel", name="uq_alert_deliveries_event_id"),
+    sa.Index("ix_alert_deliveries_status", "status"),
+)
+
+# Feedback (migration 0007, ``registry/sql/feedback.py``): facts about a logged prediction's
+# row that arrive later. One row per (request id, row, kind, name); ``kind`` is ``label``,
+# ``value``, ``outcome`` or ``attribute`` (``name`` empty for the first two). ``value_json``
+# keeps the value as sent (a label's type); ``value_number`` the number, when it is one.
+# The prediction's target, model, version, deployment, variant, caller, key and time are
+# copied in so that reports and experiments read feedback without the prediction log.
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("row_index", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("value_number", sa.Float, nullable=True),
+    sa.Column("value_json", sa.Text, nullable=False),
+    sa.Column("target", sa.String(128), nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=True),
+    sa.Column("deployment", sa.String(128), nullable=True),
+    sa.Column("variant", sa.String(64), nullable=True),
+    sa.Column("revision", sa.Integer, nullable=True),
+    sa.Column("caller", sa.String(255), nullable=False),
+    sa.Column("key", sa.String(128), nullable=True),
+    sa.Column("predicted_at", UTCDateTime, nullable=False),
+    sa.Column("recorded_by", sa.String(255), nullable=False),
+    sa.Column("recorded_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("request_id", "row_index", "kind", "name", name="uq_feedback_request_id"),
+    sa.Index("ix_feedback_target_predicted_at", "target", "predicted_at"),
+    sa.Index("ix_feedback_deployment_name", "deployment", "kind", "name"),
+)
