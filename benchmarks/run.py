@@ -24,6 +24,7 @@ import environment
 import loadgen
 import markdown
 import numpy as np
+import report
 import shadows
 import targets
 from inprocess import measure_predict
@@ -36,7 +37,6 @@ from rich.logging import RichHandler
 
 import drift
 import predlog
-import report
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

@@ -54,7 +54,12 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         "MLflow",
         "summary",
         "rolled back from 25%: min_agreement failed",
+        "60 labels sent back by key",
+        "drift in 3 of 30 columns",
         "demo passed",
     ):
         assert expected in result.stdout, expected
+    # Step 6 read this step's 60 requests back from the log and joined all 60 labels.
+    assert "(60)" in result.stdout
+    assert (tmp_path / "demo-home" / "demo-report.html").stat().st_size > 100_000
     assert "failed" in result.stdout

@@ -304,3 +304,25 @@ def test_figures_by_column_splits_per_column_figures_from_the_rest() -> None:
         "performance.accuracy": 0.9,
         "outcome.revenue.sum": 3.0,
     }
+
+
+def test_traffic_groups_mix_plain_model_and_deployment_requests() -> None:
+    # Requests before a deployment took the model's name have no variant; pandas 3 stores the
+    # column as strings with NaN for those: they must still group (and sort) with the others.
+    from shipyard.monitoring.traffic import traffic_groups
+
+    requests = pd.DataFrame(
+        {
+            "version": [1, 1, 2, 2, 2],
+            "variant": [None, None, "stable", "stable", "candidate"],
+            "status": [200, 500, 200, 200, 200],
+            "latency_ms": [1.0, 2.0, 3.0, 4.0, 5.0],
+            "rows": [1, 0, 2, 2, 1],
+        }
+    )
+    groups = traffic_groups(requests)
+    assert [(g.version, g.variant, g.requests, g.errors) for g in groups] == [
+        (1, None, 2, 1),
+        (2, "candidate", 1, 0),
+        (2, "stable", 2, 0),
+    ]

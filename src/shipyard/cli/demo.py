@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
-from shipyard.cli import demo_canary
+from shipyard.cli import demo_canary, demo_monitor
 from shipyard.cli.context import cli_state
 from shipyard.cli.demo_traffic import LoadResult, ServerProcess, run_load
 from shipyard.cli.output import console, human_size, short_sha, table
@@ -169,6 +169,9 @@ def _run(out: Console, home: Path) -> int:
         canary_load, rolled_back = demo_canary.run(
             out, home, server.url, api_key, x_train=x_train, y_train=y_train, x_test=x_test
         )
+
+        out.print(Rule("6 · watch it: the prediction log, labels as feedback, drift and cost", align="left"))
+        watched = demo_monitor.run(out, home, server.url, api_key, x_train=x_train, x_test=x_test, y_test=y_test)
     except BaseException:
         server.stop()
         tail = server.log_tail()
@@ -176,20 +179,22 @@ def _run(out: Console, home: Path) -> int:
             out.print(Text(f"server log ({server.log_path}):\n{tail}", style="dim"))
         raise
 
-    out.print(Rule("6 · SIGTERM", align="left"))
+    out.print(Rule("7 · SIGTERM", align="left"))
     code, seconds = server.stop()
     out.print(f"server exited with code {code} after {seconds:.1f} s")
     failed = len(load.failed) + len(canary_load.failed)
     failures = failed + (1 if load.switch_error else 0) + (1 if code != 0 else 0) + (0 if rolled_back else 1)
+    failures += 0 if watched else 1
     if failures:
         why = "" if rolled_back else ", the canary was not rolled back"
+        why += "" if watched else ", the log did not give back every labelled prediction"
         out.print(Text(f"demo FAILED: {failed} failed requests, server exit {code}{why}", style="bold red"))
         return failures
     total = len(load.answers) + len(canary_load.answers)
     out.print(
         Text(
             f"demo passed: {total} requests, 0 failed; rolled out, then a bad canary rolled back, "
-            "without a dropped request",
+            "without a dropped request; every answer logged and its label joined",
             style="bold green",
         )
     )

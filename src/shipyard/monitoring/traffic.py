@@ -98,18 +98,15 @@ def traffic_groups(requests: pd.DataFrame) -> list[Traffic]:
     """Traffic per (version, variant) that answered, in version then variant order."""
     if requests.empty:
         return []
-    keys = pd.DataFrame(
-        {
-            "version": [_version(v) for v in requests.get("version", pd.Series([None] * len(requests)))],
-            "variant": [_variant(v) for v in requests.get("variant", pd.Series([None] * len(requests)))],
-        },
-        index=requests.index,
-    )
+    # Plain lists: a DataFrame column of None and strings would turn None into NaN (pandas 3
+    # infers a string dtype), and NaN does not sort against strings.
+    versions = [_version(v) for v in requests.get("version", pd.Series([None] * len(requests)))]
+    variants = [_variant(v) for v in requests.get("variant", pd.Series([None] * len(requests)))]
+    pairs = list(zip(versions, variants, strict=True))
     groups: list[Traffic] = []
-    seen = sorted({(v, w) for v, w in zip(keys["version"], keys["variant"], strict=True)}, key=_group_order)
-    for version, variant in seen:
-        mask = (keys["version"].map(lambda x, v=version: x == v)) & (keys["variant"].map(lambda x, w=variant: x == w))
-        groups.append(traffic(requests[mask.to_numpy()], version, variant))
+    for key in sorted(set(pairs), key=_group_order):
+        mask = np.fromiter((pair == key for pair in pairs), dtype=bool, count=len(pairs))
+        groups.append(traffic(requests[mask], key[0], key[1]))
     return groups
 
 
