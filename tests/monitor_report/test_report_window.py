@@ -326,3 +326,12 @@ def test_traffic_groups_mix_plain_model_and_deployment_requests() -> None:
         (2, "candidate", 1, 0),
         (2, "stable", 2, 0),
     ]
+
+
+def test_drift_bars_use_a_log_axis_only_when_scores_span_orders_of_magnitude() -> None:
+    from shipyard.monitoring.report.plots import _score_axis
+
+    assert _score_axis([("a", 1e-30), ("b", 0.2)])["yaxis"]["type"] == "log"
+    assert _score_axis([("a", 0.05), ("b", 0.2)]) == {}  # distances of one scale: linear
+    assert _score_axis([("a", 0.0), ("b", 0.2)]) == {}  # a 0 has no place on a log axis
+    assert _score_axis([("a", None), ("b", 0.2)]) == {}

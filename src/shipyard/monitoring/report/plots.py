@@ -204,10 +204,21 @@ def drift_plots(window: WindowFigures, version: VersionFigures | None) -> list[P
                             "marker": {"symbol": "line-ew-open", "size": 28, "color": "#1b1f24"},
                         },
                     ],
-                    _layout(f"Drift per column, version {version.version}", x="column", y="score"),
+                    _layout(
+                        f"Drift per column, version {version.version}", x="column", y="score", **_score_axis(scored)
+                    ),
                 )
             )
     return plots
+
+
+def _score_axis(scored: Sequence[tuple[str, float | None]]) -> dict[str, Any]:
+    """A log y-axis when the scores span many orders of magnitude (p-values of 1e-30 beside
+    0.2 would be invisible bars on a linear one); linear otherwise, or when a score is 0."""
+    values = [s for _, s in scored if s is not None]
+    if values and min(values) > 0 and max(values) / min(values) > 1e3:
+        return {"yaxis": {"title": {"text": "score (log scale)"}, "type": "log"}}
+    return {}
 
 
 def performance_plots(window: WindowFigures) -> list[Plot]:
