@@ -106,3 +106,32 @@ def test_a_full_disk_drops_and_counts_and_serves(lr_home: Path) -> None:
             assert _metric(metrics, "shipyard_predlog_records_total", 'outcome="written"') == 0
             assert _metric(metrics, "shipyard_predlog_queue_peak_bytes") <= MEMORY
             assert client.get("/v2/health/ready").status_code == 200
+
+
+def test_sync_mode_on_a_full_disk_fails_requests_and_counts_them_as_failures(lr_home: Path) -> None:
+    # In sync mode a prediction that cannot be made durable is never acknowledged: 503, and
+    # the serving metrics count it as a failure, not as an answered request.
+    segments = lr_home / "predlog" / "segments"
+    settings = {"open_inference": "*", "log_mode": "sync", "log_flush_ms": "10"}
+    with small_tmpfs(segments, "256k"):
+        fill(segments)
+        with LiveServer(lr_home, ["lr"], settings=settings) as server, server.client() as client:
+            statuses = _burst(server.url, 2, 5, 40)
+            assert statuses == [503] * 10
+            metrics = client.get("/metrics").text
+            failed = sum(
+                float(v)
+                for v in re.findall(
+                    r'^shipyard_inference_errors_total\{[^}]*code="storage_error"[^}]*\} ([0-9.e+]+)$',
+                    metrics,
+                    re.MULTILINE,
+                )
+            )
+            answered = sum(
+                float(v)
+                for v in re.findall(
+                    r'^shipyard_inference_requests_total\{[^}]*model="lr"[^}]*\} ([0-9.e+]+)$', metrics, re.MULTILINE
+                )
+            )
+            assert (failed, answered) == (10, 0)
+            assert client.get("/v2/health/ready").status_code == 200

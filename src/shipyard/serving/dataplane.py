@@ -71,6 +71,11 @@ class DataPlane:
         self._max_rows = max_rows
         self._timeout = timeout_seconds
         self._observers = tuple(observers)
+        # Observers the response waits for (the prediction log in ``sync`` mode) hear of a
+        # record first; the others only once it is durable, so that a request failed for want
+        # of durability is counted (metrics, telemetry) as the failure it is.
+        self._durable = tuple(o for o in self._observers if getattr(o, "waits_for_durability", False))
+        self._others = tuple(o for o in self._observers if o not in self._durable)
         self.draining = False
 
     @property
@@ -100,25 +105,7 @@ class DataPlane:
             answer = await self._run(served, batch)
             answered = time.perf_counter()
         except ShipyardError as exc:
-            known = served is not None or not isinstance(exc, ModelNotFound)
-            notify(
-                self._observers,
-                InferenceFailure(
-                    request_id=call.request_id,
-                    model=call.model if known and call.model in self.manager.names() else "_unknown",
-                    version=served.version if served else None,
-                    protocol=call.protocol,
-                    code=exc.code,
-                    duration_seconds=time.perf_counter() - t0,
-                    status=exc.http_status,
-                    deployment=call.deployment,
-                    variant=call.variant,
-                    revision=call.revision,
-                    caller=call.caller,
-                    started_at=started,
-                    key=call.key,
-                ),
-            )
+            notify(self._observers, self._failure(call, served, exc, started, t0))
             raise
         record = InferenceRecord(
             request_id=call.request_id,
@@ -138,9 +125,14 @@ class DataPlane:
             revision=call.revision,
             key=call.key,
         )
-        pending = notify(self._observers, record)
+        pending = notify(self._durable, record) if self._durable else []
         if pending:
-            await self._durable(pending, t0)
+            try:
+                await self._wait_durable(pending, t0)
+            except ShipyardError as exc:
+                notify(self._others, self._failure(call, served, exc, started, t0))
+                raise
+        notify(self._others, record)
         if spans.tracer is not None:
             spans.inference(
                 call,
@@ -154,7 +146,27 @@ class DataPlane:
             )
         return InferenceResult(served=served, batch=batch, outputs=answer.outputs, variant=call.variant)
 
-    async def _durable(self, pending: list[Awaitable[None]], t0: float) -> None:
+    def _failure(
+        self, call: InferenceCall, served: ServedVersion | None, exc: ShipyardError, started: float, t0: float
+    ) -> InferenceFailure:
+        known = served is not None or not isinstance(exc, ModelNotFound)
+        return InferenceFailure(
+            request_id=call.request_id,
+            model=call.model if known and call.model in self.manager.names() else "_unknown",
+            version=served.version if served else None,
+            protocol=call.protocol,
+            code=exc.code,
+            duration_seconds=time.perf_counter() - t0,
+            status=exc.http_status,
+            deployment=call.deployment,
+            variant=call.variant,
+            revision=call.revision,
+            caller=call.caller,
+            started_at=started,
+            key=call.key,
+        )
+
+    async def _wait_durable(self, pending: list[Awaitable[None]], t0: float) -> None:
         """Wait for what observers asked the response to wait for (the prediction log's
         ``sync`` mode: the record on disk), within what is left of the request's deadline.
         A record that cannot be made durable fails the request: it is never acknowledged."""

@@ -124,7 +124,11 @@ class InferenceObserver(Protocol):
         """Take note of a success. An observer that must hold the response until it is
         done (the prediction log in ``sync`` mode: until the record is on disk) returns an
         awaitable; the data plane awaits it within the request's deadline and fails the
-        request if it raises. Others return None."""
+        request if it raises. Others return None.
+
+        Such an observer says so with a true ``waits_for_durability`` attribute: it is told
+        first, and the other observers only after the wait, of the record, or of the
+        failure if the wait failed (so metrics count the request as what it became)."""
 
     def on_failure(self, failure: InferenceFailure) -> None: ...
 

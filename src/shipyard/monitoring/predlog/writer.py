@@ -197,6 +197,12 @@ class PredictionLog:
 
     # -- the event loop's side: O(1) per record ----------------------------------------------
 
+    @property
+    def waits_for_durability(self) -> bool:
+        """In ``sync`` mode the data plane waits for the future ``on_inference`` returns
+        before the other observers hear of the record (``serving/dataplane``)."""
+        return self.sync
+
     def on_inference(self, record: InferenceRecord) -> asyncio.Future[None] | None:
         self._offered += 1
         if not self._sampler.everything and not self._sampler.keep(
