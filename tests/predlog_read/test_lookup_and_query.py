@@ -153,3 +153,31 @@ def test_a_segment_compacted_between_two_lookups_is_still_found(tmp_path: Path) 
     Compactor(tmp_path).run_once()
     assert lookup.find("r000051") is not None
     assert lookup.find_by_key("key:aaaaaaaaaaaa", "k2")["request_id"] == "r000052"  # type: ignore[index]
+
+
+def test_a_replayed_copy_is_read_once_and_a_reused_request_id_twice(tmp_path: Path) -> None:
+    # A crash during a spill replay can write a record twice (same id, time and rows): one
+    # copy is read. A caller reusing its request id for another prediction is two predictions.
+    first = record(1)
+    reused = dict(record(1), time=T0 + 30)
+    write_segment(tmp_path, "w1-1-00000001.seg", [first, record(2), first])
+    write_segment(tmp_path, "w1-1-00000002.seg", [first, reused])
+    rows = read_rows(tmp_path)
+    keys = list(
+        zip(
+            rows.column("request_id").to_pylist(),
+            rows.column("time").to_pylist(),
+            rows.column("row").to_pylist(),
+            strict=True,
+        )
+    )
+    assert keys == [
+        ("r000001", T0 + 1, 0),
+        ("r000001", T0 + 1, 1),
+        ("r000002", T0 + 2, 0),
+        ("r000002", T0 + 2, 1),
+        ("r000001", T0 + 30, 0),
+        ("r000001", T0 + 30, 1),
+    ]
+    Compactor(tmp_path).run_once()  # the copies reach Parquet too: still read once
+    assert read_window(tmp_path, "iris", T0, T0 + 60).num_rows == 6

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -100,13 +101,31 @@ def read_rows(
     when given); only ``columns`` (plus what is needed to sort) when given."""
     table = concat(list(iter_tables(home, where or LogFilter(), columns=columns)))
     if table.num_rows and "time" in table.column_names:
-        keys = [("time", "ascending")] + ([("row", "ascending")] if "row" in table.column_names else [])
-        table = table.sort_by(keys)
+        keys = [("time", "ascending")] + [(k, "ascending") for k in ("request_id", "row") if k in table.column_names]
+        table = _without_copies(table.sort_by(keys))
     if limit is not None and table.num_rows > limit:
         table = table.slice(table.num_rows - limit)
     if columns is not None:
         table = _select(table, columns)
     return table
+
+
+def _without_copies(table: pa.Table) -> pa.Table:
+    """``table`` (sorted by time, request id, row) without repeated copies of one logged row.
+
+    A spill file replayed into a segment is replayed at least once: a crash in the middle
+    can write some of its records twice. A copy has the same request id, time and row as
+    its original; two predictions that merely share a caller-chosen request id differ in time.
+    """
+    if table.num_rows < 2 or not {"request_id", "time", "row"} <= set(table.column_names):
+        return table
+    ids = table.column("request_id").to_numpy(zero_copy_only=False)
+    times = table.column("time").to_numpy(zero_copy_only=False)
+    rows = table.column("row").to_numpy(zero_copy_only=False)
+    copy = (ids[1:] == ids[:-1]) & (times[1:] == times[:-1]) & (rows[1:] == rows[:-1])
+    if not copy.any():
+        return table
+    return table.filter(pa.array(np.concatenate([[True], ~copy])))
 
 
 def read_window(home: Path, target: str, since: float, until: float, columns: Sequence[str] | None = None) -> pa.Table:
