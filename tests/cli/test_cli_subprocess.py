@@ -53,7 +53,9 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         "V2 /infer",
         "MLflow",
         "summary",
-        "rolled back from 25%: min_agreement failed",
+        # Which gate fails first depends on the machine's load (agreement, or p99 under a
+        # busy CI): the canary is rolled back from its first step either way.
+        "rolled back from 25%:",
         "60 labels sent back by key",
         "drift in 3 of 30 columns",
         "demo passed",
