@@ -54,8 +54,8 @@ def test_demo_runs_end_to_end(tmp_path: Path) -> None:
         "MLflow",
         "summary",
         # Which gate fails first depends on the machine's load (agreement, or p99 under a
-        # busy CI): the canary is rolled back from its first step either way.
-        "rolled back from 25%:",
+        # busy CI): the canary is rolled back by itself either way.
+        "rolled back from",
         "60 labels sent back by key",
         "drift in 3 of 30 columns",
         "demo passed",
