@@ -219,6 +219,8 @@ def _conform(table: pa.Table, schema: pa.Schema | None) -> pa.Table:
                 try:
                     column = column.cast(f.type)
                 except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                    # A column whose type changed (a model re-registered with another dtype):
+                    # keep this part's own schema; readers concat with permissive promotion.
                     return table
             columns.append(column)
         else:
