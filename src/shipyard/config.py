@@ -151,6 +151,15 @@ class Settings(BaseModel):
     """For cost figures: the price of one CPU core for an hour, in your currency."""
     alert_rules_file: Path | None = None
     """YAML file of alert rules (docs/monitoring.md); default ``$home/alerts.yaml`` if present."""
+    pii_hash_key: SecretStr | None = None
+    """Key of the HMAC that pseudonymises fields marked ``pii: hash`` (and erasure subjects);
+    default: ``$home/pii.key``, made on first use (0600). Changing it breaks the link between
+    old and new hashes of the same value."""
+    retention_interval_seconds: float = Field(default=3600.0, gt=0)
+    """How often a server purges prediction logs and feedback past each target's ``retention_days``."""
+    review_poll_seconds: float = Field(default=5.0, gt=0)
+    """How often a server expires undecided review tickets past their deadline and delivers
+    review decisions to webhooks."""
     webhook_allow_private: bool = False
     """Allow alert and retraining webhooks to loopback, link-local and private addresses."""
     otlp_endpoint: str | None = None

@@ -306,6 +306,28 @@ class StorageError(ShipyardError):
     exit_code = 9
 
 
+class PolicyRefused(ShipyardError):
+    """Raised when the governance policy does not let a version take a protected alias or
+    deployment traffic yet; ``details["missing"]`` lists what is still needed."""
+
+    code = "policy_refused"
+    http_status = 409
+    exit_code = 13
+
+
+class SeparationOfDuties(Forbidden):
+    """Raised when an actor would approve its own registration (or vote twice)."""
+
+    code = "separation_of_duties"
+
+
+class GuardrailRejected(InvalidRequest):
+    """Raised when a serving guardrail refuses inputs outside the reference profile."""
+
+    code = "guardrail_rejected"
+    http_status = 422
+
+
 class RemoteError(ShipyardError):
     """Raised by the client when a server answers with an error body."""
 

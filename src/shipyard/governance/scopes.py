@@ -24,6 +24,16 @@ ALIASES_WRITE = "aliases.write"
 """Move and delete aliases."""
 DEPLOYMENTS_WRITE = "deployments.write"
 APPROVALS_WRITE = "approvals.write"
+"""Approve or reject a version's approval request (never one's own registration)."""
+APPROVALS_REQUEST = "approvals.request"
+"""Ask for a version's approval."""
+CARDS_WRITE = "cards.write"
+"""Edit the narrative fields of a version's model card."""
+REVIEWS_WRITE = "reviews.write"
+"""List, claim and decide predictions held for human review."""
+GOVERNANCE_ADMIN = "governance.admin"
+"""Change the policy, a model's risk tier, serving controls (review rules, guardrails, PII
+marks, retention), and run retention and erasure."""
 AUDIT_READ = "audit.read"
 METRICS_READ = "metrics.read"
 KEYS_ADMIN = "keys.admin"
@@ -41,6 +51,10 @@ SCOPES: tuple[str, ...] = (
     ALIASES_WRITE,
     DEPLOYMENTS_WRITE,
     APPROVALS_WRITE,
+    APPROVALS_REQUEST,
+    CARDS_WRITE,
+    REVIEWS_WRITE,
+    GOVERNANCE_ADMIN,
     AUDIT_READ,
     METRICS_READ,
     KEYS_ADMIN,
@@ -52,9 +66,10 @@ SCOPES: tuple[str, ...] = (
 ROLES: dict[str, frozenset[str]] = {
     "viewer": frozenset({MODELS_READ, METRICS_READ}),
     "predictor": frozenset({MODELS_READ, INFER, FEEDBACK}),
-    "publisher": frozenset({MODELS_READ, VERSIONS_WRITE, ARTIFACTS_READ}),
-    "deployer": frozenset({MODELS_READ, ALIASES_WRITE, DEPLOYMENTS_WRITE}),
+    "publisher": frozenset({MODELS_READ, VERSIONS_WRITE, ARTIFACTS_READ, APPROVALS_REQUEST, CARDS_WRITE}),
+    "deployer": frozenset({MODELS_READ, ALIASES_WRITE, DEPLOYMENTS_WRITE, APPROVALS_REQUEST}),
     "approver": frozenset({MODELS_READ, APPROVALS_WRITE}),
+    "reviewer": frozenset({MODELS_READ, REVIEWS_WRITE}),
     "auditor": frozenset({MODELS_READ, AUDIT_READ}),
     "admin": frozenset(SCOPES),
 }

@@ -417,7 +417,7 @@ COMPONENTS: dict[str, Schema] = {
             "name": {"type": "string", "minLength": 1, "maxLength": 128},
             "role": {
                 "type": "string",
-                "enum": ["viewer", "predictor", "publisher", "deployer", "approver", "auditor", "admin"],
+                "enum": ["viewer", "predictor", "publisher", "deployer", "approver", "reviewer", "auditor", "admin"],
             },
             "models": {"type": "array", "items": {"type": "string", "pattern": r"^[A-Za-z0-9_.*?\[\]!-]{1,128}$"}},
             "expires": {

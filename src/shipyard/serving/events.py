@@ -45,6 +45,14 @@ class InferenceRecord:
     """The deployment's revision that chose the variant."""
     key: str | None = None
     """The caller's own correlation key (header ``X-Prediction-Key``), if given."""
+    flags: tuple[str, ...] = ()
+    """Guardrail flags raised on this request (``input_range:age``, ``unseen_category:city``,
+    ``ood``, ``output_nonfinite``, ...), in the order found."""
+    fallback: str | None = None
+    """When the answer is not the model's own: ``model:NAME/V`` (a fallback model answered),
+    ``answer`` (the configured fixed answer), with the cause after a colon in ``flags``."""
+    ticket: str | None = None
+    """The review ticket when the prediction was held for human review."""
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from shipyard.registry.sql import compiled as compiled_sql
 from shipyard.registry.sql import migrate, queries, signatures, transactions
 from shipyard.registry.sql.alerts import AlertStore
 from shipyard.registry.sql.audit import AuditLog, append_in, local_actor
+from shipyard.registry.sql.controls import ControlsStore
 from shipyard.registry.sql.deployments import DeploymentStore
 from shipyard.registry.sql.engine import create_engine, insert_ignore, mask_url, parse_url, upsert
 from shipyard.registry.sql.feedback import FeedbackStore
@@ -82,6 +83,8 @@ class RegistryStore:
         """Alert states, events and deliveries (``registry/sql/alerts.py``)."""
         self.lifecycle = LifecycleStore(self._engine, hmac_key=audit_hmac_key)
         """Deprecate, retire, reinstate versions; archive marks (``registry/sql/lifecycle.py``)."""
+        self.controls = ControlsStore(self._engine, hmac_key=audit_hmac_key)
+        """Per-target serving controls: review, guardrails, fallback, PII, retention (``registry/sql/controls.py``)."""
         logger.debug("registry store open at %s", self.url)
 
     def __repr__(self) -> str:

@@ -63,6 +63,7 @@ models = sa.Table(
     sa.Column("owner", sa.String(255), nullable=False),
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("risk_tier", sa.String(16), nullable=True),
 )
 
 model_tags = sa.Table(
@@ -358,4 +359,131 @@ feedback = sa.Table(
     sa.UniqueConstraint("request_id", "row_index", "kind", "name", name="uq_feedback_request_id"),
     sa.Index("ix_feedback_target_predicted_at", "target", "predicted_at"),
     sa.Index("ix_feedback_deployment_name", "deployment", "kind", "name"),
+)
+
+# Governance (migration 0009). A model's risk tier is a column of ``models`` (NULL: the
+# policy's default tier). ``governance_policies`` keeps every revision of the policy YAML
+# (the highest revision is in force); ``approval_requests`` and ``approval_votes`` are the
+# approvals of a version (one vote per actor and request); ``model_cards`` every revision of
+# a version's narrative card fields; ``controls`` the per-target (model or deployment)
+# serving controls: review rules, guardrails, fallback, PII marks, retention;
+# ``review_tickets`` the predictions held for human review; ``governance_flags`` what must
+# be looked at afterwards (an emergency rollback); ``erasures`` the erasure requests (the
+# keyed hash of the subject, never the subject).
+governance_policies = sa.Table(
+    "governance_policies",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("revision", sa.Integer, nullable=False, unique=True),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+)
+
+approval_requests = sa.Table(
+    "approval_requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("requested_by", sa.String(255), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("decided_at", UTCDateTime, nullable=True),
+    sa.Index("ix_approval_requests_model_id_version", "model_id", "version"),
+)
+
+approval_votes = sa.Table(
+    "approval_votes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.Integer, sa.ForeignKey("approval_requests.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("decision", sa.String(16), nullable=False),
+    sa.Column("comment", sa.Text, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("request_id", "actor", name="uq_approval_votes_request_id"),
+)
+
+model_cards = sa.Table(
+    "model_cards",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model_id", sa.Integer, sa.ForeignKey("models.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("fields", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("model_id", "version", "revision", name="uq_model_cards_model_id"),
+)
+
+controls = sa.Table(
+    "controls",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("target", sa.String(128), nullable=False, unique=True),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+)
+
+review_tickets = sa.Table(
+    "review_tickets",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("target", sa.String(128), nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("deployment", sa.String(128), nullable=True),
+    sa.Column("variant", sa.String(64), nullable=True),
+    sa.Column("request_id", sa.String(128), nullable=False),
+    sa.Column("caller", sa.String(255), nullable=False),
+    sa.Column("key", sa.String(128), nullable=True),
+    sa.Column("reasons", sa.Text, nullable=False),
+    sa.Column("inputs", sa.Text, nullable=False),
+    sa.Column("proposed", sa.Text, nullable=False),
+    sa.Column("fallback", sa.Text, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("claimed_by", sa.String(255), nullable=True),
+    sa.Column("claimed_at", UTCDateTime, nullable=True),
+    sa.Column("decided_by", sa.String(255), nullable=True),
+    sa.Column("decision", sa.Text, nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("decided_at", UTCDateTime, nullable=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("deadline_at", UTCDateTime, nullable=False),
+    sa.Column("webhook", sa.Text, nullable=True),
+    sa.Column("notified_at", UTCDateTime, nullable=True),
+    sa.Index("ix_review_tickets_status_created_at", "status", "created_at"),
+    sa.Index("ix_review_tickets_target", "target"),
+)
+
+governance_flags = sa.Table(
+    "governance_flags",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("target", sa.String(200), nullable=False),
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("cleared_by", sa.String(255), nullable=True),
+    sa.Column("cleared_at", UTCDateTime, nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+)
+
+erasures = sa.Table(
+    "erasures",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("subject_hash", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("requested_at", UTCDateTime, nullable=False),
+    sa.Column("counts", sa.Text, nullable=False),
+    sa.Index("ix_erasures_subject_hash", "subject_hash"),
 )
