@@ -8,13 +8,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from shipyard.config import Settings
+from shipyard.fs.pii_key import settings_pii_key
 from shipyard.fs.scratch import scratch_root
 from shipyard.governance.scopes import parse_patterns
 from shipyard.governance.signing import Signer, load_public_keys
+from shipyard.monitoring.guardrail_metrics import GuardrailMetrics
 from shipyard.monitoring.metrics import ServingMetrics
 from shipyard.monitoring.monitor import FigureMonitor, monitor_from_settings
 from shipyard.monitoring.predlog.compact import CompactionTask
+from shipyard.monitoring.predlog.record import Privacy
 from shipyard.monitoring.predlog.writer import PredictionLog
+from shipyard.monitoring.retention import RetentionTask
+from shipyard.monitoring.review_metrics import ReviewMetrics
+from shipyard.monitoring.review_worker import ReviewWorker
 from shipyard.registry.artifacts.base import ArtifactStore
 from shipyard.registry.artifacts.factory import open_artifact_store
 from shipyard.registry.provenance import Provenance
@@ -25,9 +31,12 @@ from shipyard.registry.sql.keys import KeyStore
 from shipyard.registry.sql.store import RegistryStore
 from shipyard.serving.access import KeyAccess
 from shipyard.serving.controller import RolloutController
+from shipyard.serving.controls_cache import ControlsCache
 from shipyard.serving.dataplane import DataPlane
 from shipyard.serving.manager import ModelManager
+from shipyard.serving.periodic import Periodic
 from shipyard.serving.ratelimit import RateLimiter, limiter_from_settings
+from shipyard.serving.review_hold import ReviewHold
 from shipyard.serving.shadows import ShadowDispatcher
 from shipyard.serving.telemetry import RolloutTelemetry
 
@@ -94,13 +103,27 @@ class Serving:
     """Sealed log segments → Parquet every ``log_compact_seconds`` (one process at a time)."""
     monitor: FigureMonitor | None = None
     """Figures, gauges and alerts every ``monitor_interval_seconds`` (one process at a time)."""
+    reviews: ReviewWorker | None = None
+    """Review tickets: expiry, decision webhooks, wait metrics every ``review_poll_seconds``."""
+    controls: ControlsCache | None = None
+    """Every target's serving controls (``governance/controls``), as last read."""
+    controls_task: Periodic | None = None
+    """Re-reads the controls (and loads fallback models) every ``alias_poll_seconds``."""
+    retention: RetentionTask | None = None
+    """Purges data past each target's ``retention_days`` every ``retention_interval_seconds``."""
 
     async def start(self, refs: Sequence[ModelRef]) -> None:
         """Recover and open the prediction log, load and warm ``refs``, then start the
         background work deployments need (telemetry flushes, shadow threads, canary analyses)."""
         if self.predlog is not None:
             await asyncio.to_thread(self.predlog.start, asyncio.get_running_loop())
+        if self.controls is not None:
+            # Fail closed: a server that cannot read its PII marks and review rules does not start.
+            await asyncio.to_thread(self.controls.refresh, strict=True)
         await self.manager.start(refs)
+        await self.dataplane.refresh_controls(read=False)
+        if self.controls_task is not None:
+            self.controls_task.start()
         # Idle unless a deployment is served (one may take over a model's name later).
         self.telemetry.start()
         self.shadows.start()
@@ -109,12 +132,22 @@ class Serving:
             self.compaction.start()
         if self.monitor is not None:
             self.monitor.start()
+        if self.reviews is not None:
+            self.reviews.start()
+        if self.retention is not None:
+            self.retention.start()
 
     async def close(self) -> None:
         """Stop taking work, unload, release the limiter (the app's lifespan calls this)."""
         self.dataplane.draining = True
+        if self.controls_task is not None:
+            await self.controls_task.stop()
         if self.monitor is not None:
             await self.monitor.stop()
+        if self.reviews is not None:
+            await self.reviews.stop()
+        if self.retention is not None:
+            await self.retention.close()
         if self.compaction is not None:
             await self.compaction.close()
         await self.controller.close()
@@ -153,11 +186,24 @@ def build_serving(services: Services, *, key_cache_seconds: float | None = None)
         observers=[metrics],
     )
     predlog = PredictionLog.from_settings(settings, metrics) if settings.log_mode != "off" else None
+    controls = ControlsCache(services.store.controls)
+    privacy_key = settings_pii_key(settings)
+    if predlog is not None:
+        predlog.use_privacy(Privacy(controls.pii_marks, privacy_key))
+    hold = ReviewHold(services.store.reviews.open, pii_marks=controls.pii_marks, pii_key=lambda: privacy_key)
     dataplane = DataPlane(
         manager,
         max_rows=settings.max_rows,
         timeout_seconds=settings.request_timeout_seconds,
-        observers=[metrics, telemetry, shadows, *([predlog] if predlog is not None else [])],
+        observers=[
+            metrics,
+            GuardrailMetrics(metrics.registry),
+            telemetry,
+            shadows,
+            *([predlog] if predlog is not None else []),
+        ],
+        controls=controls,
+        reviews=hold,
     )
     controller = RolloutController(
         services.store, manager, tick_seconds=settings.rollout_tick_seconds, observers=[metrics]
@@ -173,6 +219,17 @@ def build_serving(services: Services, *, key_cache_seconds: float | None = None)
         shadows=shadows,
         controller=controller,
         predlog=predlog,
-        compaction=CompactionTask(settings.home, settings.log_compact_seconds),
+        compaction=CompactionTask(settings.home, settings.log_compact_seconds, pii_key=privacy_key),
+        retention=RetentionTask(
+            settings.home, services.store, settings.retention_interval_seconds, pii_key=privacy_key
+        ),
         monitor=monitor_from_settings(settings, services.registry, manager.names, metrics.registry),
+        reviews=ReviewWorker(
+            services.store.reviews,
+            ReviewMetrics(metrics.registry),
+            seconds=settings.review_poll_seconds,
+            allow_private=settings.webhook_allow_private,
+        ),
+        controls=controls,
+        controls_task=Periodic("controls", settings.alias_poll_seconds, dataplane.refresh_controls),
     )

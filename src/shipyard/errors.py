@@ -314,6 +314,13 @@ class PolicyRefused(ShipyardError):
     http_status = 409
     exit_code = 13
 
+    def to_dict(self) -> dict[str, Any]:
+        body = super().to_dict()
+        missing = self.details.get("missing")
+        if isinstance(missing, list | tuple):
+            body["missing"] = [str(m) for m in missing]
+        return body
+
 
 class SeparationOfDuties(Forbidden):
     """Raised when an actor would approve its own registration (or vote twice)."""

@@ -110,15 +110,15 @@ def test_csv_header_only_is_zero_rows() -> None:
 @pytest.mark.parametrize(
     ("body", "error", "message"),
     [
-        (b"rooms\n1\n-1\n", SignatureMismatch, "column 'rooms': expected uint8, got '-1'"),
-        (b"rooms\n2\n99999999999999999999999\n", SignatureMismatch, "got '99999999999999999999999'"),
-        (b"zip,income,kids,owner\n1,abc,2,true\n", SignatureMismatch, "column 'income': expected float64, got 'abc'"),
-        (b"zip,income,kids,owner\n1,2,2.5,true\n", SignatureMismatch, "column 'kids': expected int64, got '2.5'"),
-        (b"zip,income,kids,owner\n1,2,,true\n", SignatureMismatch, "column 'kids': expected int64, got ''"),
+        (b"rooms\n1\n-1\n", SignatureMismatch, "column 'rooms': expected uint8, got another value in row 1"),
+        (b"rooms\n2\n99999999999999999999999\n", SignatureMismatch, "expected uint8, got another value in row 1"),
+        (b"zip,income,kids,owner\n1,abc,2,true\n", SignatureMismatch, "expected float64, got another value in row 0"),
+        (b"zip,income,kids,owner\n1,2,2.5,true\n", SignatureMismatch, "expected int64, got another value in row 0"),
+        (b"zip,income,kids,owner\n1,2,,true\n", SignatureMismatch, "expected int64, got another value in row 0"),
         (
             b"zip,income,kids,owner\n1,2,2,yes\n",
             SignatureMismatch,
-            "column 'owner': expected bool (true/false), got 'yes'",
+            "column 'owner': expected bool (true/false) in row 0",
         ),
         (b"zip,income,kids,owner\n1,2,3\n", MalformedRequest, "CSV data row 1 has 3 fields, the header has 4"),
         (b"zip,zip\n1,2\n", MalformedRequest, "CSV column 'zip' appears twice"),

@@ -93,6 +93,9 @@ def path_for(spec: RouteSpec, model: str = "a1") -> str:
         "id": "0123456789ab",
         "revision": "1",
         "request_id": "r-1",
+        "approval": "1",
+        "flag": "1",
+        "target": model,
     }
     path = spec.path
     for param in spec.params:

@@ -84,6 +84,7 @@ def feedback(
 
 
 def _record_here(item: Any, caller: str | None) -> dict[str, Any]:
+    from shipyard.fs.pii_key import settings_pii_key
     from shipyard.monitoring.feedback import FeedbackRecorder
     from shipyard.monitoring.predlog.lookup import LogLookup
     from shipyard.registry.sql.audit import local_actor
@@ -95,7 +96,9 @@ def _record_here(item: Any, caller: str | None) -> dict[str, Any]:
         check_request_id(item.request_id)
     check_feedback(item.feedback, label_kind=None)
     with cli_state().services() as services:
-        recorder = FeedbackRecorder(services.store, LogLookup(services.settings.home))
+        recorder = FeedbackRecorder(
+            services.store, LogLookup(services.settings.home), pii_key=settings_pii_key(services.settings)
+        )
         result = recorder.record(item, caller=caller or "", recorded_by=local_actor())
     return result.to_dict()
 

@@ -18,8 +18,11 @@ import click
 
 from shipyard import __version__
 from shipyard.cli.alerts import alerts
+from shipyard.cli.approvals import approvals
 from shipyard.cli.audit import audit
+from shipyard.cli.card import card
 from shipyard.cli.context import CliState
+from shipyard.cli.controls import controls
 from shipyard.cli.demo import demo
 from shipyard.cli.deploy import deploy
 from shipyard.cli.feedback import feedback
@@ -30,7 +33,10 @@ from shipyard.cli.logs import logs
 from shipyard.cli.models import models
 from shipyard.cli.monitor import monitor
 from shipyard.cli.output import error_line
+from shipyard.cli.policy import policy
 from shipyard.cli.predict import predict
+from shipyard.cli.privacy import erase, retention
+from shipyard.cli.review import review
 from shipyard.cli.serve import serve
 from shipyard.cli.verify import verify
 from shipyard.errors import ERRORS_BY_CODE, RemoteError, ShipyardError
@@ -97,6 +103,12 @@ def cli(
 
 for _command in (models, serve, predict, verify, demo, gc, init, keys, audit, deploy, logs, feedback, alerts, monitor):
     cli.add_command(_command)
+for _command in (controls, retention, erase):
+    cli.add_command(_command)
+cli.add_command(review)
+cli.add_command(approvals)
+cli.add_command(policy)
+cli.add_command(card)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from shipyard.cli import lifecycle, views
+from shipyard.cli import lifecycle, model_governance, views
 from shipyard.cli.context import cli_state
 from shipyard.cli.inputs import parse_metrics, parse_pairs, parse_params, read_table, split_target
 from shipyard.cli.output import byte_progress, console, human_size, print_json, short_sha, show
@@ -44,6 +44,8 @@ def models() -> None:
     default=True,
     help="Also compile to ONNX and verify it against the model (default: on).",
 )
+@click.option("--tier", type=click.Choice(["minimal", "limited", "high"]), help="The model's risk tier (a new model).")
+@click.option("--pii", "pii", multiple=True, metavar="FIELD=MARK", help="A PII mark: drop, hash or keep (repeat).")
 @click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON.")
 def register(
     *,
@@ -63,6 +65,8 @@ def register(
     entry: str | None,
     parent: int | None,
     compile_model: bool,
+    tier: str | None,
+    pii: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Register the model file (or Python package directory) PATH as the next version of NAME."""
@@ -76,6 +80,8 @@ def register(
         "params": parse_params(params),
         "tags": parse_pairs(tags, option="--tag"),
         "compile": compile_model,
+        "tier": tier,
+        "pii": parse_pairs(pii, option="--pii"),
     }
     if not path.exists():
         raise InvalidRequest(f"model file not found: {path}", hint="check the path")
@@ -136,7 +142,8 @@ def list_models(as_json: bool) -> None:
 @click.argument("ref")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def show_model(ref: str, as_json: bool) -> None:
-    """Show a model (NAME: its versions) or a version (NAME/VERSION, NAME@ALIAS: its lineage)."""
+    """Show a model (NAME: its versions) or a version (NAME/VERSION, NAME@ALIAS: its lineage
+    and governance: tier, approvals and what is missing, card, review rules, PII, deployments)."""
     from shipyard.registry.refs import parse_ref
 
     parsed = parse_ref(ref)
@@ -150,10 +157,15 @@ def show_model(ref: str, as_json: bool) -> None:
                 show(*views.model_view(model, versions))
             return
         version = services.registry.resolve(parsed)
+        from shipyard.registry.governance_view import version_governance
+
+        governance = version_governance(services.store, version.model, version.version)
     if as_json:
-        print_json(version.to_dict())
+        print_json({**version.to_dict(), "governance": governance})
     else:
-        show(*views.version_view(version))
+        from shipyard.cli.governance_view import governance_renderables
+
+        show(*views.version_view(version), *governance_renderables(governance))
 
 
 @models.command()
@@ -235,7 +247,7 @@ def compile_command(
         click.echo(line)
 
 
-for _command in lifecycle.COMMANDS:
+for _command in (*lifecycle.COMMANDS, *model_governance.COMMANDS):
     models.add_command(_command)
 
 

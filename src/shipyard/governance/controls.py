@@ -98,7 +98,7 @@ class Controls(_Strict):
     guardrails: Guardrails | None = None
     fallback: Fallback | None = None
     pii: Mapping[str, PiiMark] = Field(default_factory=dict)
-    retention_days: int | None = Field(default=None, ge=1, le=36500)
+    retention_days: int | None = Field(default=None, ge=1, le=36500, strict=True)
 
     @field_validator("pii")
     @classmethod

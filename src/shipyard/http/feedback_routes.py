@@ -34,6 +34,7 @@ from shipyard.errors import (
     NotFound,
     PayloadTooLarge,
 )
+from shipyard.fs.pii_key import settings_pii_key
 from shipyard.governance import scopes as sc
 from shipyard.http.bodies import json_object
 from shipyard.http.responses import JSONResponse
@@ -164,7 +165,9 @@ def _recorder(request: Request) -> FeedbackRecorder:
         lookup = lookup_for(services.settings.home)
         settings = services.settings
         patience = 0.0 if settings.log_mode == "off" else max(1.0, 20 * settings.log_flush_ms / 1000)
-        found = FeedbackRecorder(services.store, lookup, patience=min(patience, 5.0))
+        found = FeedbackRecorder(
+            services.store, lookup, patience=min(patience, 5.0), pii_key=settings_pii_key(settings)
+        )
         request.app.state.feedback_recorder = found
     return found
 

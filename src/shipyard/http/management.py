@@ -18,6 +18,7 @@ from starlette.routing import Route
 from shipyard.context import Caller
 from shipyard.errors import Forbidden, InvalidRequest, MalformedRequest, UnsupportedMediaType
 from shipyard.fs.paths import upload_name
+from shipyard.governance.policy import check_tier
 from shipyard.governance.scopes import TRUST_ADMIN
 from shipyard.http.bodies import json_object
 from shipyard.http.responses import JSONResponse
@@ -36,6 +37,8 @@ UPLOAD_FIELDS = frozenset(
         "trusted_types",
         "trust_code",
         "parent_version",
+        "tier",
+        "pii",
     }
 )
 
@@ -228,6 +231,13 @@ def _register_options(meta: dict[str, Any]) -> dict[str, Any]:
         options["trusted_types"] = types
     if "parent_version" in meta:
         options["parent_version"] = parse_version(meta["parent_version"])
+    if "tier" in meta:
+        options["tier"] = check_tier(meta["tier"])
+    if "pii" in meta:
+        marks = meta["pii"]
+        if not isinstance(marks, dict):
+            raise InvalidRequest("metadata 'pii' must be an object of field name to drop, hash or keep")
+        options["pii"] = marks
     return options
 
 

@@ -10,6 +10,7 @@ from starlette.routing import Route
 import shipyard
 from shipyard.errors import Unavailable
 from shipyard.http.decoding import decode_body
+from shipyard.http.held import held_response
 from shipyard.http.state import answer_headers, app_state, resolve_target, run_inference
 from shipyard.protocol import mlflow
 from shipyard.registry.refs import check_model_name
@@ -34,6 +35,9 @@ async def invocations(request: Request) -> Response:
         signature=target.served.signature,
     )
     result = await run_inference(request, target, inputs, caller=caller, protocol="mlflow")
+    held = held_response(result)
+    if held is not None:
+        return held
     return Response(
         mlflow.encode_mlflow_response(result.outputs),
         media_type="application/json",

@@ -19,8 +19,13 @@ from __future__ import annotations
 from shipyard.governance import scopes as sc
 from shipyard.http import admin, lifecycle, management, mlflow, ops, v1, v2
 from shipyard.http.alert_routes import ALERT_ROUTES
+from shipyard.http.card_routes import CARD_ROUTES
+from shipyard.http.controls_routes import CONTROLS_ROUTES
 from shipyard.http.deployment_routes import DEPLOYMENT_ROUTES
 from shipyard.http.feedback_routes import FEEDBACK_ROUTES
+from shipyard.http.governance_routes import GOVERNANCE_ROUTES
+from shipyard.http.privacy_routes import PRIVACY_ROUTES
+from shipyard.http.review_routes import REVIEW_ROUTES
 from shipyard.http.route_spec import JSON, MULTIPART, OCTETS, OPEN, Endpoint, Reply, RouteSpec, RouteTable, ok
 from shipyard.http.schemas import ALIAS_PATTERN, KEY_ID_PATTERN, MODEL_NAME_PATTERN, Schema, ref
 
@@ -32,6 +37,9 @@ PATH_PARAMS: dict[str, Schema] = {
     "alias": {"type": "string", "pattern": ALIAS_PATTERN},
     "id": {"type": "string", "pattern": KEY_ID_PATTERN},
     "revision": {"type": "integer", "minimum": 1},
+    "approval": {"type": "integer", "minimum": 1},
+    "flag": {"type": "integer", "minimum": 1},
+    "target": {"type": "string", "pattern": MODEL_NAME_PATTERN},
 }
 
 _V2 = "inference: open inference protocol v2"
@@ -49,6 +57,8 @@ _INFER_V2_REPLY = Reply(
 )
 _RETIRED = Reply("410", "The version is retired; the body names its successor", {JSON: ref("Retired")})
 _READY_503 = Reply("503", "Not ready (loading or draining)", {JSON: ref("V2Ready")})
+_HELD = Reply("202", "Held for human review: poll the ticket for the answer", {JSON: ref("PendingReview")})
+_GUARDRAIL = Reply("422", "Refused by an input guardrail (outside the reference profile)", {JSON: ref("Error")})
 
 
 def _v2_infer(path: str, op: str, summary: str) -> RouteSpec:
@@ -64,7 +74,7 @@ def _v2_infer(path: str, op: str, summary: str) -> RouteSpec:
         model_param="name",
         body="inference",
         request=_INFER_V2_REQUEST,
-        replies=(_INFER_V2_REPLY, _RETIRED),
+        replies=(_INFER_V2_REPLY, _HELD, _GUARDRAIL, _RETIRED),
         open_inference=True,
         fast=True,
     )
@@ -83,7 +93,7 @@ def _mlflow_invocations(path: str, op: str, summary: str) -> RouteSpec:
         model_param="name" if "{name}" in path else None,
         body="inference",
         request={JSON: ref("MlflowRequest"), "text/csv": {"type": "string"}},
-        replies=(ok("Predictions"), _RETIRED),
+        replies=(ok("Predictions"), _HELD, _GUARDRAIL, _RETIRED),
         open_inference=True,
         fast=True,
     )
@@ -126,7 +136,7 @@ ROUTES: tuple[RouteSpec, ...] = (
         model_param="name",
         body="inference",
         request={JSON: ref("V1PredictRequest")},
-        replies=(ok("Predictions"), _RETIRED),
+        replies=(ok("Predictions"), _HELD, _GUARDRAIL, _RETIRED),
         open_inference=True,
         fast=True,
     ),
@@ -371,6 +381,11 @@ ROUTES: tuple[RouteSpec, ...] = (
     *DEPLOYMENT_ROUTES,
     *ALERT_ROUTES,
     *FEEDBACK_ROUTES,
+    *GOVERNANCE_ROUTES,
+    *CARD_ROUTES,
+    *REVIEW_ROUTES,
+    *CONTROLS_ROUTES,
+    *PRIVACY_ROUTES,
     # -- keys and audit -----------------------------------------------------------------------------
     RouteSpec(
         "GET",

@@ -10,8 +10,13 @@ refused for its content, e.g. a shape that does not match its data).
 from __future__ import annotations
 
 from shipyard.http.alert_schemas import ALERT_COMPONENTS
+from shipyard.http.card_schemas import CARD_COMPONENTS
 from shipyard.http.deployment_schemas import DEPLOYMENT_COMPONENTS
 from shipyard.http.feedback_schemas import FEEDBACK_COMPONENTS
+from shipyard.http.governance_schemas import GOVERNANCE_COMPONENTS
+from shipyard.http.guardrail_schemas import GUARDRAIL_COMPONENTS
+from shipyard.http.privacy_schemas import PRIVACY_COMPONENTS
+from shipyard.http.review_schemas import REVIEW_COMPONENTS
 from shipyard.http.schema_parts import (
     ALIAS_PATTERN,
     ANY_MAP,
@@ -249,6 +254,8 @@ COMPONENTS: dict[str, Schema] = {
             "tags": STRING_MAP,
             "aliases": {"type": "object", "additionalProperties": {"type": "integer"}},
             "latest_version": {"type": ["integer", "null"]},
+            "risk_tier": {"type": "string", "enum": ["minimal", "limited", "high"]},
+            "tier_set": {"type": "boolean", "description": "false: the policy's default tier applies"},
         },
     },
     "ModelList": {
@@ -361,7 +368,8 @@ COMPONENTS: dict[str, Schema] = {
                 "type": "string",
                 "description": "a JSON object with any of: flavor, description, metrics, params, tags, "
                 "parent_version, trust_pickle, trust_code, trusted_types (the trust fields need the "
-                "trust.admin scope and the server setting http_trust_uploads)",
+                "trust.admin scope and the server setting http_trust_uploads), tier (minimal, limited, high: "
+                "set on a new model only), pii ({field: drop|hash|keep}, fields of the signature)",
             },
         },
     },
@@ -383,6 +391,11 @@ COMPONENTS: dict[str, Schema] = {
     **DEPLOYMENT_COMPONENTS,
     **ALERT_COMPONENTS,
     **FEEDBACK_COMPONENTS,
+    **GOVERNANCE_COMPONENTS,
+    **CARD_COMPONENTS,
+    **GUARDRAIL_COMPONENTS,
+    **REVIEW_COMPONENTS,
+    **PRIVACY_COMPONENTS,
     # -- keys and audit -------------------------------------------------------------------
     "Grant": {
         "type": "object",

@@ -21,6 +21,12 @@ from shipyard.serving.manager import ModelManager, ServedVersion
 VERSION_HEADER = "x-shipyard-model-version"
 VARIANT_HEADER = "x-shipyard-variant"
 PREDICTION_KEY_HEADER = "x-prediction-key"
+TIMEOUT_HEADER = "x-request-timeout-ms"
+FLAGS_HEADER = "x-shipyard-flags"
+FALLBACK_HEADER = "x-shipyard-fallback"
+TICKET_HEADER = "x-shipyard-review-ticket"
+_TIMEOUT_MS = re.compile(r"[0-9]{1,9}")
+_HEADER_UNSAFE = re.compile(r"[^A-Za-z0-9._:/@-]")
 MAX_PREDICTION_KEY = 128
 _PREDICTION_KEY = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -104,6 +110,7 @@ async def run_inference(
     resolved (and authorized) target; note model, version and rows in the access log."""
     state = app_state(request)
     key = prediction_key(request)
+    deadline = request_timeout(request)
     served, deployment, variant = target.served, target.deployment, target.variant
     if deployment is not None and variant is None:
         # The sticky key is an input field: read it from the rows (validated as the default
@@ -126,6 +133,7 @@ async def run_inference(
             variant=variant,
             revision=deployment.revision if deployment is not None else None,
             key=key,
+            timeout_seconds=deadline,
         )
     )
     if deployment is None:
@@ -158,12 +166,34 @@ def prediction_key(request: Request) -> str | None:
     return raw
 
 
+def request_timeout(request: Request) -> float | None:
+    """The caller's shorter deadline in seconds (header ``X-Request-Timeout-Ms``: a whole
+    number of milliseconds, 1 to 999999999); the data plane never lets it exceed the
+    server's own. ``InvalidRequest`` for anything else."""
+    raw = request.headers.get(TIMEOUT_HEADER)
+    if raw is None:
+        return None
+    if not _TIMEOUT_MS.fullmatch(raw) or int(raw) == 0:
+        raise InvalidRequest(
+            f"the {TIMEOUT_HEADER.title()} header must be a whole number of milliseconds from 1 to 999999999",
+            hint="send a shorter deadline in milliseconds, or none (a longer one than the server's is cut to it)",
+        )
+    return int(raw) / 1000.0
+
+
 def answer_headers(result: InferenceResult) -> dict[str, str]:
     """The headers saying what answered: the model version, the variant for a deployment, and
-    a deprecated version's ``Deprecation``/``Sunset``/``Link`` (``serving/notices``)."""
+    a deprecated version's ``Deprecation``/``Sunset``/``Link`` (``serving/notices``); the
+    guardrail flags, the fallback that answered and the review ticket, when there are."""
     headers = {VERSION_HEADER: str(result.served.version)}
     if result.variant is not None:
         headers[VARIANT_HEADER] = result.variant
+    if result.flags:
+        headers[FLAGS_HEADER] = ",".join(_HEADER_UNSAFE.sub("_", flag) for flag in result.flags)
+    if result.fallback is not None:
+        headers[FALLBACK_HEADER] = _HEADER_UNSAFE.sub("_", result.fallback)
+    if result.held is not None:
+        headers[TICKET_HEADER] = result.held.ticket
     notice = result.served.notice.headers
     if notice:
         headers.update(notice)

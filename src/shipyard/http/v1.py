@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shipyard.http.decoding import decode_body
+from shipyard.http.held import held_response
 from shipyard.http.responses import JSONResponse
 from shipyard.http.state import VERSION_HEADER, answer_headers, app_state, resolve_target, run_inference
 from shipyard.protocol import v1
@@ -43,6 +44,9 @@ async def predict(request: Request) -> Response:
         signature=target.served.signature,
     )
     result = await run_inference(request, target, inputs, caller=caller, protocol="v1")
+    held = held_response(result)
+    if held is not None:
+        return held
     return Response(
         v1.encode_v1_response(result.outputs), media_type="application/json", headers=answer_headers(result)
     )

@@ -14,6 +14,7 @@ from starlette.routing import Route
 import shipyard
 from shipyard.errors import MalformedRequest
 from shipyard.http.decoding import decode_body
+from shipyard.http.held import held_response
 from shipyard.http.responses import JSONResponse
 from shipyard.http.state import (
     VERSION_HEADER,
@@ -92,6 +93,9 @@ async def infer(request: Request) -> Response:
     result = await run_inference(
         request, target, decoded.inputs, caller=caller, protocol="v2", version=version, request_id_override=decoded.id
     )
+    held = held_response(result)
+    if held is not None:
+        return held
     payload, headers = v2.encode_infer_response(
         model_name=name,
         model_version=str(result.served.version),

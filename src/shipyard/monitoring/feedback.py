@@ -9,19 +9,26 @@ segment (a few flush intervals later on a busy machine, 100 ms measured on a loa
 The patience of a batch is shared by its items, so a batch of unknown ids is not slow. A
 request that failed predicted nothing: 404 too. A label must have the type of the version's
 ``predict`` output.
+
+Attributes named by the target's PII marks (``governance/pii.py``; the model's marks, the
+deployment's on top) are minimised before anything is stored: ``drop`` leaves them out,
+``hash`` stores their pseudonym.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from shipyard.errors import Forbidden, NotFound, ShipyardError
+from shipyard.governance.pii import PiiMark, minimise_scalars
 from shipyard.monitoring.predlog.lookup import LogLookup
 from shipyard.registry.sql.feedback import Feedback, FeedbackResult, Prediction, check_feedback, label_type
 from shipyard.registry.sql.store import RegistryStore
+
+MARKS_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -37,11 +44,16 @@ class Item:
 class FeedbackRecorder:
     """Finds predictions in ``lookup`` and records feedback in ``store.feedback``."""
 
-    def __init__(self, store: RegistryStore, lookup: LogLookup, *, patience: float = 1.0) -> None:
+    def __init__(
+        self, store: RegistryStore, lookup: LogLookup, *, patience: float = 1.0, pii_key: bytes | None = None
+    ) -> None:
         self.store = store
         self.lookup = lookup
         self.patience = patience
+        self.pii_key = pii_key
+        """The HMAC key of ``hash`` marks (without it, attributes marked ``hash`` are dropped)."""
         self._label_types: dict[tuple[str, int], str | None] = {}
+        self._marks: dict[tuple[str, str | None], tuple[float, Mapping[str, PiiMark]]] = {}
 
     def deadline(self) -> float:
         """Until when (``time.monotonic``) a miss is looked up again: pass one to every item
@@ -61,7 +73,30 @@ class FeedbackRecorder:
         says whether the caller may give feedback on the prediction's target."""
         prediction = self.prediction(item.request_id, item.key, caller=caller, allowed=allowed, deadline=deadline)
         checked = check_feedback(item.feedback, label_kind=prediction.label_type)
+        marks = self.pii_marks(prediction.model, prediction.deployment)
+        if marks and checked.attributes:
+            attributes = minimise_scalars(checked.attributes, marks, self.pii_key)
+            checked = Feedback(checked.label, checked.value, checked.outcomes, attributes)
         return self.store.feedback.record(prediction, item.row, checked, recorded_by=recorded_by)
+
+    def pii_marks(self, model: str, deployment: str | None) -> Mapping[str, PiiMark]:
+        """The PII marks of ``model`` (through ``deployment``): read from the registry, kept
+        for ``MARKS_SECONDS``."""
+        now = time.monotonic()
+        cached = self._marks.get((model, deployment))
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        merged: dict[str, PiiMark] = {}
+        for target in (model, deployment):
+            if target is None:
+                continue
+            stored = self.store.controls.get(target)
+            if stored is not None:
+                merged.update(stored.controls.pii)
+        if len(self._marks) > 4096:
+            self._marks.clear()
+        self._marks[(model, deployment)] = (now + MARKS_SECONDS, merged)
+        return merged
 
     def prediction(
         self,

@@ -67,15 +67,17 @@ def _column(values: Sequence[str], dtype: str | None, name: str) -> np.ndarray:
         try:
             return np.array([_BOOLS[v.strip().lower()] for v in values], dtype=bool)
         except KeyError as exc:
-            raise SignatureMismatch(f"column {name!r}: expected bool (true/false), got {exc.args[0]!r}") from exc
+            # Never echo a value: it may be personal data (docs/governance.md, PII).
+            row = next((i for i, v in enumerate(values) if v.strip().lower() not in _BOOLS), 0)
+            raise SignatureMismatch(f"column {name!r}: expected bool (true/false) in row {row}") from exc
     integer: type[np.integer[Any]] = np.uint64 if dtype.startswith("uint") else np.int64
     parse: Callable[[Sequence[str]], np.ndarray | None] = (
         _floats if dtype in FLOAT_DTYPES else lambda column: _ints(column, integer)
     )
     parsed = parse(values)
     if parsed is None:
-        bad = next((v for v in values if parse([v]) is None), "")
-        raise SignatureMismatch(f"column {name!r}: expected {dtype}, got {bad!r}")
+        row = next((i for i, v in enumerate(values) if parse([v]) is None), 0)
+        raise SignatureMismatch(f"column {name!r}: expected {dtype}, got another value in row {row}")
     return parsed
 
 

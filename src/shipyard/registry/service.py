@@ -26,6 +26,7 @@ from shipyard.errors import Conflict, InvalidRequest, ModelLoadError, ModelRejec
 from shipyard.flavors import catalog
 from shipyard.flavors.base import Flavor, LoadedModel, LoadOptions, SavedModel
 from shipyard.fs.scratch import scratch_directory
+from shipyard.governance.policy import check_tier
 from shipyard.lineage.environment import code_version, environment
 from shipyard.lineage.fingerprint import fingerprint
 from shipyard.lineage.profile import profile
@@ -33,6 +34,7 @@ from shipyard.registry import provenance
 from shipyard.registry.archiving import Archiver
 from shipyard.registry.artifacts.base import ArtifactStore
 from shipyard.registry.lifecycle import gone
+from shipyard.registry.pii_marks import check_fields, check_marks, merge_marks, refuse_loosening
 from shipyard.registry.provenance import Provenance
 from shipyard.registry.refs import ModelRef, check_model_name, parse_ref
 from shipyard.registry.sql.store import RegistryStore
@@ -130,11 +132,22 @@ class RegistryService:
         actor: str | None = None,
         source_address: str = "local",
         reason: str | None = None,
+        tier: str | None = None,
+        pii: Mapping[str, str] | None = None,
     ) -> ModelVersion:
         """Register ``source`` (a file, a directory of Python code, or a live model object)
-        as the next version of model ``name``; with ``compile``, also its verified compiled form."""
+        as the next version of model ``name``; with ``compile``, also its verified compiled form.
+
+        ``tier``: the model's risk tier (set on a new model; on an existing one it must be the
+        tier in force: only an admin changes it). ``pii``: ``{field: drop|hash|keep}`` marks
+        on signature fields, merged into the model's serving controls (``registry/pii_marks.py``)."""
         check_model_name(name)
         metric_values = _check_metrics(metrics or {})
+        if tier is not None:
+            check_tier(tier)
+        marks = check_marks(pii or {})
+        if marks:
+            refuse_loosening(self.store, name, marks)
         with scratch_directory(self.scratch, "register", lease=True) as tmp:
             saved = self._materialize(source, Path(tmp), flavor=flavor, trusted_types=tuple(trusted_types), entry=entry)
             fmt = catalog.get(saved.flavor)
@@ -168,6 +181,7 @@ class RegistryService:
                 # ModelLoadError (503) stays for registered versions that fail to load.
                 raise _rejected(exc) from exc
             sig = self._signature(loaded, signature, sample)
+            check_fields(sig, marks)
             example = example_from_sample(sig, sample, EXAMPLE_ROWS) if sample is not None else None
             if example is not None:
                 self._check_answers(loaded, sig, example)
@@ -212,8 +226,10 @@ class RegistryService:
             )
             version = self.store.add_version(
                 name, draft, owner=draft.created_by, actor=actor, source=source_address, reason=reason,
-                within=self.provenance.signing_hook() if self.provenance is not None else None,
+                within=self.provenance.signing_hook() if self.provenance is not None else None, tier=tier,
             )  # fmt: skip
+            if marks:
+                merge_marks(self.store, name, marks, actor=actor, source=source_address)
         logger.info("registered %s (flavor %s, sha256 %s)", version.ref, version.flavor, artifact.sha256[:12])
         return version
 

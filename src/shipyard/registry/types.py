@@ -282,10 +282,16 @@ class Model:
     tags: Mapping[str, str]
     aliases: Mapping[str, int]
     latest_version: int | None
+    risk_tier: str = "minimal"
+    """The effective risk tier: the one set on the model, else the policy's default."""
+    tier_set: bool = False
+    """Whether the tier was set on the model (False: the policy's default applies)."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "risk_tier": self.risk_tier,
+            "tier_set": self.tier_set,
             "description": self.description,
             "owner": self.owner,
             "created_at": self.created_at.isoformat(),

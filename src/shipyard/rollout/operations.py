@@ -23,10 +23,13 @@ import numpy as np
 
 from shipyard.errors import Conflict, InvalidRequest
 from shipyard.registry.deployment_types import Applied, Deployment
+from shipyard.registry.sql.audit import local_actor
+from shipyard.registry.sql.governed import TransactionStep, emergency_hook
 from shipyard.registry.sql.rollouts import OutcomeResult, merged_by_variant
 from shipyard.registry.sql.store import RegistryStore
 from shipyard.rollout.analysis import Verdict, analyse
 from shipyard.rollout.experiment import ArmData, experiment_report
+from shipyard.rollout.gate import require_traffic
 from shipyard.rollout.progress import PROGRESSING, PROMOTED, ROLLED_BACK, canary_of, promoted
 from shipyard.rollout.service import spec_yaml
 from shipyard.rollout.spec import DeploymentSpec, is_metric_name
@@ -55,6 +58,7 @@ def _write(
     actor: str | None,
     source: str,
     reason: str,
+    within: TransactionStep | None = None,
 ) -> Applied:
     applied = store.deployments.transition(
         name,
@@ -68,6 +72,7 @@ def _write(
         source=source,
         reason=reason,
         require_active=False,
+        within=within,
     )
     if applied is None:
         raise Conflict(
@@ -99,6 +104,7 @@ def promote(
     new = promoted(spec, chosen)
     if min_agreement is not None and chosen is not None:
         _check_agreement(store, name, chosen, min_agreement, gate_seconds)
+    require_traffic(store, new)
     why = reason or f"promoted {chosen} by hand"
     return _write(store, name, number, new, status=PROMOTED, action="deployment.promote", actor=actor,
                   source=source, reason=why)  # fmt: skip
@@ -139,7 +145,10 @@ def rollback(
     reason: str | None = None,
 ) -> Applied:
     """Make revision ``to_revision`` (default: the one before the current) the spec again,
-    as a new revision; a rollout in progress stops (``rolled_back``)."""
+    as a new revision; a rollout in progress stops (``rolled_back``).
+
+    An emergency rollback: never gated, audited with ``emergency: true`` and an
+    ``emergency_rollback`` governance flag raised in the same transaction."""
     number, _ = current_spec(store, name)
     target = number - 1 if to_revision is None else to_revision
     if target < 1:
@@ -152,8 +161,11 @@ def rollback(
     old = store.deployments.revision(name, target)
     spec = DeploymentSpec.from_dict(old.spec, source=f"deployment {name!r} revision {target}")
     why = reason or f"rolled back to revision {target} by hand"
-    return _write(store, name, number, spec, status=ROLLED_BACK, action="deployment.rollback", actor=actor,
-                  source=source, reason=why)  # fmt: skip
+    who = actor or local_actor()
+    details = {"from_revision": number, "to_revision": target, "reason": why, "emergency": True}
+    flag = emergency_hook(name, details, actor=who)
+    return _write(store, name, number, spec, status=ROLLED_BACK, action="deployment.rollback", actor=who,
+                  source=source, reason=why, within=flag)  # fmt: skip
 
 
 def pause(store: RegistryStore, name: str, *, actor: str | None = None, source: str = "local",

@@ -17,6 +17,7 @@ from shipyard.registry.refs import ModelRef
 from shipyard.registry.sql.store import RegistryStore
 from shipyard.registry.types import ModelVersion
 from shipyard.rollout.compat import check_variants
+from shipyard.rollout.gate import require_traffic
 from shipyard.rollout.spec import DeploymentSpec
 from shipyard.rollout.spec_yaml import parse_spec
 
@@ -49,7 +50,8 @@ def apply_spec(
 ) -> Applied:
     """Parse, check and store ``text`` as the deployment's next revision (none when the
     spec is unchanged: ``Applied.changed`` is False). ``expect_name``: the spec's
-    ``deployment`` must be this name (the management API's path)."""
+    ``deployment`` must be this name (the management API's path). Every variant with
+    traffic beyond shadow passes the governance gate (``rollout/gate.py``)."""
     spec = check_spec(store, text, source_name=source_name)
     if expect_name is not None and spec.name != expect_name:
         raise InvalidSpec(
@@ -57,6 +59,7 @@ def apply_spec(
             hint="the spec's `deployment` must be the name in the URL",
             field="deployment",
         )
+    require_traffic(store, spec)
     written = text.decode("utf-8") if isinstance(text, bytes) else text
     return store.deployments.apply(
         spec.name,

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Generator, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -28,6 +29,8 @@ import numpy as np
 from shipyard.errors import IntegrityError, InvalidRequest, RemoteError, Unavailable
 from shipyard.protocol.v2 import HEADER_LENGTH, decode_infer_response
 from shipyard.registry.refs import check_alias, check_model_name, parse_version
+from shipyard.sdk.card_client import CardCalls
+from shipyard.sdk.governance_client import GovernanceCalls
 from shipyard.sdk.payloads import split_table, v2_request
 
 VERSION_HEADER = "x-shipyard-model-version"
@@ -78,7 +81,7 @@ class _BearerAuth(httpx.Auth):
         return "<Bearer ***>"
 
 
-class Client:
+class Client(GovernanceCalls, CardCalls):
     """A Shipyard server at ``url``; use as a context manager, or call ``close``.
 
     ``api_key`` defaults to ``$SHIPYARD_API_KEY``; without either, requests go anonymously
@@ -160,7 +163,7 @@ class Client:
     def register(self, name: str, path: str | Path, *, sample: Any = None, **options: Any) -> dict[str, Any]:
         """Upload the file at ``path`` as the next version of ``name``; ``options`` are the
         registration metadata (flavor, description, metrics, params, tags, trust_pickle,
-        trusted_types, trust_code, parent_version). Returns the new version as JSON."""
+        trusted_types, trust_code, parent_version, tier, pii). Returns the new version as JSON."""
         check_model_name(name)
         source = Path(path)
         files: dict[str, tuple[str, Any, str]] = {}
@@ -270,6 +273,56 @@ class Client:
     def get_feedback(self, request_id: str) -> dict[str, Any]:
         """The feedback recorded for ``request_id``, by row."""
         return self._json("GET", f"/feedback/{quote(request_id, safe='')}")
+
+    # -- human review (docs/governance.md) ------------------------------------------------
+    def list_reviews(
+        self, *, status: str | None = "open", target: str | None = None, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        """The review queue, oldest first (``status``: open, pending, claimed, decided,
+        expired, or None for all); needs ``reviews.write``."""
+        params: dict[str, Any] = {"limit": limit}
+        if status is not None:
+            params["status"] = status
+        if target is not None:
+            params["target"] = target
+        tickets = self._json("GET", "/reviews", params=params).get("tickets", [])
+        return list(tickets) if isinstance(tickets, list) else []
+
+    def get_review(self, ticket: str) -> dict[str, Any]:
+        """A held prediction's ticket: its status and, once decided or expired, ``outputs``
+        and ``decision`` (the caller that made the request may poll it with ``infer``)."""
+        return self._json("GET", f"/reviews/{quote(ticket, safe='')}")
+
+    def wait_for_review(self, ticket: str, *, timeout: float = 3600.0, poll: float = 2.0) -> dict[str, Any]:
+        """Poll ``ticket`` until it is decided or expired (or ``timeout`` seconds pass: then
+        the last answer, still pending or claimed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.get_review(ticket)
+            if found.get("status") in ("decided", "expired") or time.monotonic() >= deadline:
+                return found
+            time.sleep(max(0.05, min(poll, deadline - time.monotonic())))
+
+    def claim_review(self, ticket: str) -> dict[str, Any]:
+        """Claim a pending ticket (409 if another reviewer has it)."""
+        return self._json("POST", f"/reviews/{quote(ticket, safe='')}/claim")
+
+    def decide_review(
+        self,
+        ticket: str,
+        action: str = "approve",
+        *,
+        outputs: Mapping[str, list[Any]] | None = None,
+        comment: str | None = None,
+    ) -> dict[str, Any]:
+        """``approve`` the proposed answer, or ``override`` it with ``outputs``
+        (``{"predict": [one value per row]}``)."""
+        body: dict[str, Any] = {"action": action}
+        if outputs is not None:
+            body["outputs"] = {k: list(v) for k, v in outputs.items()}
+        if comment is not None:
+            body["comment"] = comment
+        return self._json("POST", f"/reviews/{quote(ticket, safe='')}/decision", json=body)
 
     # -- plumbing -----------------------------------------------------------------------
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

@@ -131,10 +131,13 @@ def register_model(
     parent_version: int | None = None,
     compile: bool = True,
     home: str | Path | None = None,
+    tier: str | None = None,
+    pii: Mapping[str, str] | None = None,
 ) -> ModelVersion:
     """Register ``model`` (a live object, or a path to a saved file) as the next version of
     ``name``. ``training_data`` is ``(X, y)`` or ``X``; its first rows are the sample when
-    ``sample`` is not given."""
+    ``sample`` is not given. ``tier``: the risk tier of a new model; ``pii``: ``{field:
+    drop|hash|keep}`` marks merged into the model's serving controls."""
     with _registry(home) as registry:
         return register_with(
             registry,
@@ -153,6 +156,8 @@ def register_model(
             trust_code=trust_code,
             parent_version=parent_version,
             compile=compile,
+            tier=tier,
+            pii=pii,
         )
 
 

@@ -23,6 +23,7 @@ import asyncio
 import logging
 import math
 import time
+import traceback
 from collections import deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import Executor
@@ -392,7 +393,15 @@ def _predict_alone(model: LoadedModel, ref: str, batch: Batch) -> _Result:
     except ShipyardError as exc:
         return exc, time.perf_counter() - t0
     except Exception as exc:
-        logger.exception("model %s failed on a validated batch of %d rows", ref, batch.n_rows)
+        # The exception's message may quote input values (personal data): log where it was
+        # raised and its type, never its text (docs/governance.md, PII).
+        logger.error(
+            "model %s failed on a validated batch of %d rows: %s (message not logged)\n%s",
+            ref,
+            batch.n_rows,
+            type(exc).__name__,
+            "".join(traceback.format_tb(exc.__traceback__)).rstrip(),
+        )
         error = ModelError(f"model {ref} failed: {type(exc).__name__}")
         error.__cause__ = exc
         return error, time.perf_counter() - t0

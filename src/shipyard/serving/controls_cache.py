@@ -27,13 +27,17 @@ class ControlsCache:
         self._revisions: dict[str, int] = {}
         self._pii: dict[tuple[str, str | None], Mapping[str, PiiMark]] = {}
 
-    def refresh(self) -> bool:
-        """Read every target's controls (blocking: call it on a thread). True when something changed."""
+    def refresh(self, *, strict: bool = False) -> bool:
+        """Read every target's controls (blocking: call it on a thread). True when something
+        changed. ``strict`` (at start): a failed read raises instead of keeping the last ones,
+        so that no request is served (and logged) without its PII marks."""
         if self._store is None:
             return False
         try:
             stored = self._store.all()
         except ShipyardError as exc:
+            if strict:
+                raise
             logger.warning("cannot read the serving controls; keeping the last ones: %s", exc)
             return False
         revisions = {target: s.revision for target, s in stored.items()}

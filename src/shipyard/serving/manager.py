@@ -130,6 +130,8 @@ class ModelManager:
         self._gone: dict[tuple[str, int], VersionLifecycle] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._refresh_lock = asyncio.Lock()
+        # Versions loaded for another's sake (targets' fallback models), by reference text.
+        self._side: dict[str, Slot] = {}
         self.ready = False
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -210,6 +212,25 @@ class ModelManager:
         if deployment is not None:
             return deployment.model_slots()
         return list(self._by_name.get(name, ()))
+
+    # -- side versions (fallback models) ---------------------------------------------------
+    async def side(self, ref: ModelRef) -> ServedVersion:
+        """``ref`` loaded for another's sake (a target's fallback model): followed like any
+        slot (aliases, lifecycle) and closed with them, but never served under its name."""
+        slot = self._side.get(str(ref))
+        if slot is not None and slot.current is not None:
+            return slot.current
+        slot = Slot(ref)
+        record = await self._in_loader(self._service.store.resolve, ref)
+        slot.current = await self._load(ref.name, record)
+        self._side[str(ref)] = slot
+        self._slots.append(slot)
+        return slot.current
+
+    def side_version(self, ref: ModelRef) -> ServedVersion | None:
+        """The version loaded for ``ref`` by :meth:`side`, if any (a dict lookup)."""
+        slot = self._side.get(str(ref))
+        return slot.current if slot is not None else None
 
     # -- following aliases ---------------------------------------------------------------
     async def refresh(self) -> None:

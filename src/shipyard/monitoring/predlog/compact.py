@@ -14,6 +14,10 @@ a lookup by request id reads only the row groups whose statistics admit it (``lo
 One compactor at a time across processes: a run takes ``predlog/compact.lock``
 (``fcntl.flock``, non-blocking) and does nothing when another process holds it.
 ``CompactionTask`` runs it every ``log_compact_seconds`` in a server, on a thread.
+
+Rows of a pending erasure (``erased.py``) are left out of the parts (``erased`` counts
+them); without the PII key the erasures were hashed with, sealed segments are kept as they
+are until a compactor that has it runs.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from shipyard.fs.locks import held_exclusively
+from shipyard.fs.pii_key import existing_pii_key
+from shipyard.monitoring.predlog import erased as erasures
 from shipyard.monitoring.predlog.files import (
     PARQUET,
     SEALED_SUFFIX,
@@ -47,7 +53,7 @@ from shipyard.serving.periodic import Periodic
 logger = logging.getLogger(__name__)
 
 ROW_GROUP_ROWS = 8192
-LOCK_NAME = "compact.lock"
+LOCK_NAME = erasures.COMPACT_LOCK
 
 
 @dataclass(frozen=True)
@@ -61,9 +67,12 @@ class CompactionResult:
     seconds: float = 0.0
     locked: bool = False
     failed: int = 0
+    erased: int = 0
+    """Rows left out because an erasure names them."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "erased": self.erased,
             "segments": self.segments,
             "rows": self.rows,
             "parts": self.parts,
@@ -76,9 +85,15 @@ class CompactionResult:
 class Compactor:
     """Compacts the sealed segments of ``home``'s prediction log."""
 
-    def __init__(self, home: Path, *, row_group_rows: int = ROW_GROUP_ROWS) -> None:
+    def __init__(self, home: Path, *, row_group_rows: int = ROW_GROUP_ROWS, pii_key: bytes | None = None) -> None:
         self.home = home
         self.row_group_rows = row_group_rows
+        self.pii_key = pii_key
+        """The key pending erasures were hashed with (default: ``$home/pii.key`` if any)."""
+        self._filter: erasures.RowFilter | None = None
+        self._erased = 0
+        self.erased_ids: set[str] = set()
+        """Request ids of the rows pending erasures left out by the last run."""
 
     def run_once(self) -> CompactionResult:
         """Compact every sealed segment now (unless another process is compacting)."""
@@ -89,22 +104,39 @@ class Compactor:
         with held_exclusively(root / LOCK_NAME) as held:
             if not held:
                 return CompactionResult(locked=True, seconds=time.perf_counter() - started)
-            segments = rows = parts = failed = 0
-            for path in list_segments(self.home):
-                if path.suffix != SEALED_SUFFIX:
-                    continue
-                try:
-                    written, count = self.compact_segment(path)
-                except SegmentVanished:
-                    continue
-                except (OSError, pa.ArrowException) as exc:
-                    failed += 1
-                    logger.warning("cannot compact %s (kept for the next run): %s", path.name, exc)
-                    continue
-                segments += 1
-                rows += count
-                parts += written
-        result = CompactionResult(segments, rows, parts, time.perf_counter() - started, failed=failed)
+            return self.run_held(started)
+
+    def run_held(self, started: float | None = None) -> CompactionResult:
+        """``run_once`` for a caller that holds ``compact.lock`` already (erasure, retention)."""
+        started = time.perf_counter() if started is None else started
+        segments = rows = parts = failed = 0
+        self._erased = 0
+        self.erased_ids = set()
+        check, pending = erasures.load(self.home)
+        self._filter = None
+        if pending:
+            key = self.pii_key or existing_pii_key(self.home)
+            if key is None or erasures.key_check(key) != check:
+                logger.warning("pending erasures need the PII key they were made with; segments are kept")
+                return CompactionResult(seconds=time.perf_counter() - started, failed=1)
+            self._filter = erasures.RowFilter(pending, key)
+        for path in list_segments(self.home):
+            if path.suffix != SEALED_SUFFIX:
+                continue
+            try:
+                written, count = self.compact_segment(path)
+            except SegmentVanished:
+                continue
+            except (OSError, pa.ArrowException) as exc:
+                failed += 1
+                logger.warning("cannot compact %s (kept for the next run): %s", path.name, exc)
+                continue
+            segments += 1
+            rows += count
+            parts += written
+        result = CompactionResult(
+            segments, rows, parts, time.perf_counter() - started, failed=failed, erased=self._erased
+        )
         if segments:
             logger.info("compacted %d segment(s): %d rows in %d part(s), %.2fs", segments, rows, parts, result.seconds)
         return result
@@ -131,6 +163,15 @@ class Compactor:
         """Append ``table``'s rows to the parts of their (target, day), sorted by request id."""
         if not table.num_rows:
             return 0
+        if self._filter:
+            drop = self._filter.erased(table)
+            gone = int(pc.sum(drop).as_py() or 0)
+            if gone:
+                self._erased += gone
+                self.erased_ids.update(str(r) for r in table.filter(drop).column("request_id").to_pylist())
+                table = table.filter(pc.invert(drop))
+                if not table.num_rows:
+                    return 0
         targets = pc.fill_null(table.column("target"), "_unknown")
         micros = pc.multiply(pc.fill_null(table.column("time"), 0.0), 1e6)
         moments = pc.cast(micros, pa.int64(), safe=False).cast(pa.timestamp("us", "UTC"))
@@ -239,8 +280,8 @@ def _fsync_dir(directory: Path) -> None:
 class CompactionTask:
     """Runs ``Compactor.run_once`` every ``seconds`` on a worker thread (``start``/``close``)."""
 
-    def __init__(self, home: Path, seconds: float) -> None:
-        self.compactor = Compactor(home)
+    def __init__(self, home: Path, seconds: float, *, pii_key: bytes | None = None) -> None:
+        self.compactor = Compactor(home, pii_key=pii_key)
         self.last: CompactionResult | None = None
         self._periodic = Periodic("prediction log compaction", seconds, self._step)
 

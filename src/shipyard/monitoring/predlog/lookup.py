@@ -65,6 +65,9 @@ class _PartIndex:
     """(row group, min request id, max request id)"""
     keys: dict[tuple[str, str], tuple[float, str]]
     """(caller, key) → (time, request id) of the latest keyed request in the part"""
+    stamp: tuple[int, int] = (0, 0)
+    """The file's (mtime_ns, size) when indexed: a part rewritten by an erasure or retention
+    (``erased.rewrite_part``) is indexed again."""
 
 
 class LogLookup:
@@ -158,6 +161,11 @@ class LogLookup:
             for key in [k for k in self._groups if k[0] == path]:
                 del self._groups[key]
         for path, part in visible.items():
+            known = self._parts.get(path)
+            if known is not None and known.stamp != _stamp(path):
+                del self._parts[path]
+                for key in [k for k in self._groups if k[0] == path]:
+                    del self._groups[key]
             if path not in self._parts:
                 try:
                     self._parts[path] = _index_part(part)
@@ -254,7 +262,16 @@ class LogLookup:
         return cached
 
 
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return (0, 0)
+    return (info.st_mtime_ns, info.st_size)
+
+
 def _index_part(part: Part) -> _PartIndex:
+    stamp = _stamp(part.path)
     handle = pq.ParquetFile(part.path)
     meta = handle.metadata
     column = meta.schema.names.index("request_id")
@@ -275,7 +292,7 @@ def _index_part(part: Part) -> _PartIndex:
             current = keys.get((caller, key))
             if current is None or moment >= current[0]:
                 keys[(caller, key)] = (float(moment or 0.0), rid)
-    return _PartIndex(part, groups, keys)
+    return _PartIndex(part, groups, keys, stamp)
 
 
 def record_of(table: pa.Table) -> dict[str, Any]:

@@ -3,22 +3,29 @@
 Built from the data plane's ``InferenceRecord`` (a success) or ``InferenceFailure``:
 
 ``{"v": 1, "request_id", "key", "time", "target", "model", "version", "deployment", "variant",
-"revision", "protocol", "caller", "status", "code", "latency_ms", "rows", "inputs", "outputs"}``
+"revision", "protocol", "caller", "status", "code", "latency_ms", "rows", "inputs", "outputs",
+"flags", "fallback", "ticket"}``
 
 ``inputs`` holds only the input fields the version's signature declares, column by column in
-row order (data minimisation: nothing else the caller sent is kept); a failure has no inputs
-and no outputs. ``target`` is the deployment's name when the call went through one, else the
-model's. Building runs on the log's writer thread, never on the event loop.
+row order (data minimisation: nothing else the caller sent is kept), with the target's PII
+marks applied (``Privacy``: a field marked ``drop`` is absent, ``hash`` holds pseudonyms;
+``governance/pii.py``); a failure has no inputs and no outputs. ``flags`` are the guardrail
+flags joined by commas, ``fallback`` and ``ticket`` as on the ``InferenceRecord``.
+``target`` is the deployment's name when the call went through one, else the model's.
+Building runs on the log's writer thread, never on the event loop.
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import orjson
 
+from shipyard.governance.pii import PiiMark, minimise_columns
 from shipyard.schema.batch import Batch, Outputs
 from shipyard.schema.signature import Signature
 from shipyard.serving.events import InferenceFailure, InferenceRecord
@@ -43,8 +50,27 @@ FIELDS: tuple[str, ...] = (
     "rows",
     "inputs",
     "outputs",
+    "flags",
+    "fallback",
+    "ticket",
 )
 _OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+MarksOf = Callable[[str, str | None], Mapping[str, PiiMark]]
+"""The PII marks of a prediction of ``model`` through ``deployment`` (``ControlsCache.pii_marks``)."""
+
+
+@dataclass(frozen=True)
+class Privacy:
+    """What the log applies to inputs (and outputs) before encoding: the marks, the HMAC key."""
+
+    marks: MarksOf
+    key: bytes | None
+
+    def minimise(self, item: InferenceRecord, columns: dict[str, Any]) -> dict[str, Any]:
+        marks = self.marks(item.model, item.deployment)
+        return minimise_columns(columns, marks, self.key) if marks else columns
 
 
 def _default(value: Any) -> Any:
@@ -82,8 +108,9 @@ def outputs_of(outputs: Outputs) -> dict[str, Any]:
     return dict(outputs)
 
 
-def record_payload(item: InferenceRecord | InferenceFailure) -> dict[str, Any]:
-    """The record of one request as a dict (values may still be numpy arrays)."""
+def record_payload(item: InferenceRecord | InferenceFailure, privacy: Privacy | None = None) -> dict[str, Any]:
+    """The record of one request as a dict (values may still be numpy arrays), PII marks
+    applied when ``privacy`` is given."""
     payload: dict[str, Any] = {
         "v": VERSION,
         "request_id": item.request_id,
@@ -99,13 +126,21 @@ def record_payload(item: InferenceRecord | InferenceFailure) -> dict[str, Any]:
         "caller": item.caller,
     }
     if isinstance(item, InferenceRecord):
+        inputs = inputs_of(item.batch)
+        outputs = outputs_of(item.outputs)
+        if privacy is not None:
+            inputs = privacy.minimise(item, inputs)
+            outputs = privacy.minimise(item, outputs)
         payload.update(
             status=200,
             code=None,
             latency_ms=item.duration_seconds * 1000.0,
             rows=item.rows,
-            inputs=inputs_of(item.batch),
-            outputs=outputs_of(item.outputs),
+            inputs=inputs,
+            outputs=outputs,
+            flags=",".join(item.flags) or None,
+            fallback=item.fallback,
+            ticket=item.ticket,
         )
     else:
         payload.update(
@@ -115,14 +150,19 @@ def record_payload(item: InferenceRecord | InferenceFailure) -> dict[str, Any]:
             rows=0,
             inputs=None,
             outputs=None,
+            flags=None,
+            fallback=None,
+            ticket=None,
         )
     return payload
 
 
-def encode_record(item: InferenceRecord | InferenceFailure, cpu_ms: float | None = None) -> bytes:
+def encode_record(
+    item: InferenceRecord | InferenceFailure, cpu_ms: float | None = None, privacy: Privacy | None = None
+) -> bytes:
     """The frame payload of one request: orjson of ``record_payload``, with the worker CPU
     charged to it (``cpu_ms``, see ``PredictionLog``) when known."""
-    payload = record_payload(item)
+    payload = record_payload(item, privacy)
     if cpu_ms is not None:
         payload["cpu_ms"] = cpu_ms
     return orjson.dumps(payload, option=_OPTIONS, default=_default)

@@ -43,8 +43,11 @@ class Spiller:
         release: Callable[[int], None],
         count: Callable[[str, int], None],
         publish: Callable[[], None] = lambda: None,
+        encode: Callable[[InferenceRecord | InferenceFailure], bytes] = encode_record,
     ) -> None:
         self.directory = directory
+        self.encode = encode
+        """Encodes a record (the writer's, with its PII marks applied)."""
         self._writer = writer
         self._max_bytes = max_bytes
         self._idle = idle_seconds
@@ -117,7 +120,7 @@ class Spiller:
             item, size = self._queue.popleft()
             accounted += size
             try:
-                payload = item if isinstance(item, bytes) else encode_record(item)
+                payload = item if isinstance(item, bytes) else self.encode(item)
             except Exception:
                 logger.exception("a prediction-log record could not be encoded; it is dropped")
                 self._count("dropped", 1)

@@ -3,7 +3,8 @@
 A record (``record.py``) holds one request of ``rows`` rows. Its table has one row per
 prediction row, the request's fields repeated, plus ``row`` (0-based) and the columns
 ``in.<input>`` (the signature's declared inputs) and ``out.<output>`` (vector outputs such
-as ``predict_proba`` become ``list<double>``). A request that failed (no inputs, no
+as ``predict_proba`` become ``list<double>``); ``flags`` (guardrail flags, comma-joined),
+``fallback`` and ``ticket`` come from the record (null in records older than them). A request that failed (no inputs, no
 outputs) is one row with ``row`` 0. ``time`` is Unix seconds (float64), the request's start.
 
 Compacted Parquet and the live segments are read into exactly this shape.
@@ -41,6 +42,9 @@ REQUEST_FIELDS: dict[str, pa.DataType] = {
     "latency_ms": pa.float64(),
     "rows": pa.int32(),
     "cpu_ms": pa.float64(),
+    "flags": pa.string(),
+    "fallback": pa.string(),
+    "ticket": pa.string(),
 }
 """The fixed columns, in order; input and output columns follow."""
 

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 from shipyard.config import Settings
 from shipyard.errors import StorageError
 from shipyard.monitoring.predlog.codec import encode_frame, iter_frames
-from shipyard.monitoring.predlog.record import approx_bytes, encode_record
+from shipyard.monitoring.predlog.record import Privacy, approx_bytes, encode_record
 from shipyard.monitoring.predlog.sampling import Sampler
 from shipyard.monitoring.predlog.segments import (
     SPILLED,
@@ -94,6 +94,7 @@ class PredictionLog:
         seal_seconds: float = 60.0,
         sampler: Sampler | None = None,
         metrics: ServingMetrics | None = None,
+        privacy: Privacy | None = None,
     ) -> None:
         if mode not in ("batch", "sync"):
             raise ValueError(f"a prediction log runs in batch or sync mode, not {mode!r}")
@@ -147,7 +148,10 @@ class PredictionLog:
             release=self._release,
             count=self._count,
             publish=self._publish,
+            encode=self._encode,
         )
+        self.privacy = privacy
+        """PII marks and key applied to every record before it is encoded (``use_privacy``)."""
 
     @classmethod
     def from_settings(cls, settings: Settings, metrics: ServingMetrics | None = None) -> PredictionLog:
@@ -163,6 +167,14 @@ class PredictionLog:
             sampler=Sampler.parse(settings.log_sample),
             metrics=metrics,
         )
+
+    def use_privacy(self, privacy: Privacy | None) -> None:
+        """Apply ``privacy`` (the targets' PII marks, the HMAC key) to every record encoded
+        from now on, in segments and spill files alike."""
+        self.privacy = privacy
+
+    def _encode(self, item: InferenceRecord | InferenceFailure, cpu_ms: float | None = None) -> bytes:
+        return encode_record(item, cpu_ms, self.privacy)
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -329,7 +341,7 @@ class PredictionLog:
         charges = self._cpu_charges(batch)
         for pending, cpu_ms in zip(batch, charges, strict=True):
             try:
-                payloads.append(encode_record(pending.item, cpu_ms))
+                payloads.append(self._encode(pending.item, cpu_ms))
                 kept.append(pending)
             except Exception:
                 logger.exception("a prediction-log record could not be encoded; it is dropped")

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -180,11 +180,14 @@ class DeploymentStore:
         source: str = "rollout",
         reason: str | None = None,
         require_active: bool = True,
+        within: Callable[[Connection], Mapping[str, Any]] | None = None,
     ) -> Applied | None:
         """Compare-and-set: if ``name`` is still at ``expected_revision`` (and active, when
         ``require_active``), record the rollout's status and verdict and, with ``spec_json``,
         make it the next revision (the step's clock restarts). ``action`` (e.g.
-        ``deployment.rollback``) appends an audit entry. None when another writer moved first."""
+        ``deployment.rollback``) appends an audit entry. None when another writer moved first.
+        ``within`` runs in the same transaction before the audit entry (an emergency rollback
+        raises its governance flag there); what it returns is added to the entry's details."""
         who = actor or local_actor()
         check_model_name(name)
         if spec_json is not None:
@@ -226,6 +229,8 @@ class DeploymentStore:
                 details: dict[str, Any] = {"revision": number, "previous": current, "status": rollout_status}
                 if verdict is not None:
                     details["verdict"] = verdict
+                if within is not None:
+                    details.update(within(conn))
                 event = AuditEvent(who, source, action, _resource(name), reason=reason, details=details)
                 append_in(conn, event, hmac_key=self._hmac_key)
             fresh = _row(conn, name)

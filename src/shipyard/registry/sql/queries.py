@@ -53,11 +53,14 @@ def load_model(conn: Connection, row: RowMapping) -> Model:
     tag_q = sa.select(model_tags.c.key, model_tags.c.value).where(model_tags.c.model_id == model_id)
     alias_q = sa.select(aliases.c.alias, aliases.c.version).where(aliases.c.model_id == model_id)
     latest_q = sa.select(sa.func.max(model_versions.c.version)).where(model_versions.c.model_id == model_id)
+    from shipyard.registry.sql.policies import current_in  # policies reads through this module
+
     return model_record(
         row,
         tags={r.key: r.value for r in conn.execute(tag_q)},
         aliases={r.alias: r.version for r in conn.execute(alias_q)},
         latest=conn.execute(latest_q).scalar(),
+        default_tier=current_in(conn).policy.default_tier,
     )
 
 

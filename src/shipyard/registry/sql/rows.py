@@ -191,8 +191,16 @@ def lifecycle_fields(row: RowMapping) -> dict[str, Any]:
     }
 
 
-def model_record(row: RowMapping, *, tags: Mapping[str, str], aliases: Mapping[str, int], latest: int | None) -> Model:
-    """A ``Model`` from its row and what hangs off it."""
+def model_record(
+    row: RowMapping,
+    *,
+    tags: Mapping[str, str],
+    aliases: Mapping[str, int],
+    latest: int | None,
+    default_tier: str = "minimal",
+) -> Model:
+    """A ``Model`` from its row and what hangs off it (``default_tier``: the policy's)."""
+    tier = row.get("risk_tier")
     return Model(
         name=row["name"],
         description=row["description"],
@@ -202,4 +210,6 @@ def model_record(row: RowMapping, *, tags: Mapping[str, str], aliases: Mapping[s
         tags=dict(tags),
         aliases=dict(sorted(aliases.items())),
         latest_version=latest,
+        risk_tier=str(tier) if tier else default_tier,
+        tier_set=bool(tier),
     )

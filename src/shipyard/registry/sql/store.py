@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
@@ -27,15 +27,21 @@ from shipyard.governance.signing import Signature
 from shipyard.registry.refs import ModelRef, check_alias, check_model_name, parse_ref, parse_version
 from shipyard.registry.sql import audit as audit_sql
 from shipyard.registry.sql import compiled as compiled_sql
-from shipyard.registry.sql import migrate, queries, signatures, transactions
+from shipyard.registry.sql import governed, migrate, queries, signatures, transactions
 from shipyard.registry.sql.alerts import AlertStore
+from shipyard.registry.sql.approvals import ApprovalStore
 from shipyard.registry.sql.audit import AuditLog, append_in, local_actor
+from shipyard.registry.sql.cards import CardStore
 from shipyard.registry.sql.controls import ControlsStore
 from shipyard.registry.sql.deployments import DeploymentStore
 from shipyard.registry.sql.engine import create_engine, insert_ignore, mask_url, parse_url, upsert
 from shipyard.registry.sql.feedback import FeedbackStore
+from shipyard.registry.sql.flags import FlagStore
 from shipyard.registry.sql.keys import KeyStore
 from shipyard.registry.sql.lifecycle import LifecycleStore, refuse_alias_to_retired
+from shipyard.registry.sql.policies import PolicyStore, current_in
+from shipyard.registry.sql.privacy import PrivacyStore
+from shipyard.registry.sql.reviews import ReviewStore
 from shipyard.registry.sql.rollouts import RolloutStore
 from shipyard.registry.sql.rows import (
     artifact_ref,
@@ -85,6 +91,18 @@ class RegistryStore:
         """Deprecate, retire, reinstate versions; archive marks (``registry/sql/lifecycle.py``)."""
         self.controls = ControlsStore(self._engine, hmac_key=audit_hmac_key)
         """Per-target serving controls: review, guardrails, fallback, PII, retention (``registry/sql/controls.py``)."""
+        self.reviews = ReviewStore(self._engine, self.feedback, hmac_key=audit_hmac_key)
+        """The human review queue: held predictions and their decisions (``registry/sql/reviews.py``)."""
+        self.cards = CardStore(self._engine, hmac_key=audit_hmac_key)
+        """Model card revisions: narrative fields and fairness figures (``registry/sql/cards.py``)."""
+        self.policies = PolicyStore(self._engine, hmac_key=audit_hmac_key)
+        """The governance policy and its revisions (``registry/sql/policies.py``)."""
+        self.approvals = ApprovalStore(self._engine, hmac_key=audit_hmac_key)
+        """Approval requests and the gate's status of a version (``registry/sql/approvals.py``)."""
+        self.flags = FlagStore(self._engine, hmac_key=audit_hmac_key)
+        """Governance flags: emergency rollbacks to review afterwards (``registry/sql/flags.py``)."""
+        self.privacy = PrivacyStore(self._engine, hmac_key=audit_hmac_key)
+        """Retention and erasure of feedback and review tickets (``registry/sql/privacy.py``)."""
         logger.debug("registry store open at %s", self.url)
 
     def __repr__(self) -> str:
@@ -160,9 +178,14 @@ class RegistryStore:
             latest_q = sa.select(model_versions.c.model_id, sa.func.max(model_versions.c.version).label("latest"))
             latest = {r.model_id: r.latest for r in conn.execute(latest_q.group_by(model_versions.c.model_id))}
             rows = conn.execute(sa.select(models).order_by(models.c.name)).mappings()
+            default_tier = current_in(conn).policy.default_tier
             return [
                 model_record(
-                    r, tags=tags.get(r["id"], {}), aliases=alias_map.get(r["id"], {}), latest=latest.get(r["id"])
+                    r,
+                    tags=tags.get(r["id"], {}),
+                    aliases=alias_map.get(r["id"], {}),
+                    latest=latest.get(r["id"]),
+                    default_tier=default_tier,
                 )
                 for r in rows
             ]
@@ -221,11 +244,13 @@ class RegistryStore:
         source: str = "local",
         reason: str | None = None,
         within: VersionStep | None = None,
+        tier: str | None = None,
     ) -> ModelVersion:
         """Register the next version of ``name`` (creating the model, owned by ``owner``, if needed).
 
         Its audit entries (registration, trust granted) and ``within`` (signing) commit with it;
-        ``actor`` defaults to the local OS user."""
+        ``actor`` defaults to the local OS user. ``tier``: the model's risk tier, set when the
+        model has no version yet, else it must be the tier in force (``Forbidden``)."""
         who = actor or local_actor()
         check_model_name(name)
         _check_model_fields("", owner)
@@ -236,13 +261,17 @@ class RegistryStore:
             now = queries.now()
             values = {"name": name, "description": "", "owner": owner, "created_at": now, "updated_at": now}
             insert_ignore(conn, models, values, ["name"])
-            model_id = queries.model_row(conn, name, for_update=True)["id"]
+            model_row = queries.model_row(conn, name, for_update=True)
+            model_id = model_row["id"]
             if parent is not None:
                 queries.version_row(conn, model_id, name, parent)
             top = conn.execute(
                 sa.select(sa.func.max(model_versions.c.version)).where(model_versions.c.model_id == model_id)
             )
             number = (top.scalar() or 0) + 1
+            if tier is not None:
+                governed.tier_at_registration(conn, model_row, tier, has_versions=number > 1, actor=who,
+                                              source=source, hmac_key=self.audit.hmac_key)  # fmt: skip
             row = {**version_values(draft, created_at=now), "model_id": model_id, "version": number}
             insert = sa.insert(model_versions).values(**row).returning(model_versions.c.id)
             version_id = conn.execute(insert).scalar_one()
@@ -366,7 +395,9 @@ class RegistryStore:
         reason: str | None = None,
     ) -> None:  # fmt: skip
         """Point ``name@alias`` at ``version`` (which must exist and not be retired), moving the
-        alias if it is set; audited as ``actor`` (default the local OS user)."""
+        alias if it is set; audited as ``actor`` (default the local OS user). A protected alias
+        (or one a live deployment sends traffic through) passes the governance gate first, in
+        the same transaction (``PolicyRefused`` says what is missing)."""
         event = AuditEvent(actor or local_actor(), source, "alias.set", f"{name}@{alias}", reason=reason)
         check_model_name(name)
         check_alias(alias)
@@ -381,6 +412,8 @@ class RegistryStore:
             before = conn.execute(
                 sa.select(aliases.c.version).where(aliases.c.model_id == model_id, aliases.c.alias == alias)
             ).scalar()
+            if before != number:
+                governed.gate_alias(conn, name, alias, number)
             upsert(conn, aliases, values, ["model_id", "alias"])
             queries.touch(conn, model_id, now)
             moved = replace(event, details={"version": number, "previous": before})
@@ -388,6 +421,54 @@ class RegistryStore:
 
         self._write(work, f"setting {name}@{alias}", retry_unique=True)
         logger.info("alias %s@%s -> %s/%d", name, alias, name, number)
+
+    def rollback_alias(
+        self, name: str, alias: str, *, to: int | None = None, actor: str | None = None, source: str = "local",
+        reason: str | None = None,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Emergency rollback: point ``name@alias`` back at the version it had before its last
+        move (or ``to``), without the gate; audited ``alias.rollback`` (``emergency``) with an
+        ``emergency_rollback`` governance flag, both in the move's transaction."""
+        who = actor or local_actor()
+        check_model_name(name)
+        check_alias(alias)
+        wanted = parse_version(to) if to is not None else None
+
+        def work(conn: Connection) -> dict[str, Any]:
+            model_id = queries.model_row(conn, name, for_update=True)["id"]
+            before = conn.execute(
+                sa.select(aliases.c.version).where(aliases.c.model_id == model_id, aliases.c.alias == alias)
+            ).scalar()
+            number = governed.rollback_target(conn, name, alias, before, wanted)
+            refuse_alias_to_retired(queries.version_row(conn, model_id, name, number), name, alias)
+            now = queries.now()
+            upsert(conn, aliases, {"model_id": model_id, "alias": alias, "version": number, "updated_at": now},
+                   ["model_id", "alias"])  # fmt: skip
+            queries.touch(conn, model_id, now)
+            details: dict[str, Any] = {"version": number, "previous": before, "emergency": True}
+            flag = governed.flag_emergency(conn, f"{name}@{alias}", {**details, "reason": reason}, actor=who)
+            details["flag"] = flag
+            event = AuditEvent(who, source, "alias.rollback", f"{name}@{alias}", reason=reason, details=details)
+            append_in(conn, event, hmac_key=self.audit.hmac_key)
+            return {"model": name, "alias": alias, **details}
+
+        done = self._write(work, f"rolling back {name}@{alias}", retry_unique=True)
+        logger.warning("emergency rollback %s@%s -> %s (was %s)", name, alias, done["version"], done["previous"])
+        return done
+
+    def set_tier(
+        self, name: str, tier: str, *, actor: str | None = None, source: str = "local", reason: str | None = None
+    ) -> Model:
+        """Set model ``name``'s risk tier (admins only, at the edge); audited ``model.tier``."""
+        check_model_name(name)
+        who = actor or local_actor()
+
+        def work(conn: Connection) -> Model:
+            governed.set_tier_in(conn, name, tier, actor=who, source=source, reason=reason,
+                                 hmac_key=self.audit.hmac_key)  # fmt: skip
+            return queries.load_model(conn, queries.model_row(conn, name))
+
+        return self._write(work, f"setting the tier of {name!r}")
 
     def delete_alias(
         self, name: str, alias: str, *, actor: str | None = None, source: str = "local", reason: str | None = None
