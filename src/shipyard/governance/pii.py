@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
 import numpy as np
@@ -85,20 +85,17 @@ def minimise_columns(columns: Mapping[str, Any], marks: Mapping[str, PiiMark], k
     """``columns`` (name → values in row order) with ``marks`` applied: ``drop`` removes the
     column, ``hash`` pseudonymises every value. A ``hash`` mark without a key drops the
     column (never store what should have been hashed)."""
-    if not marks:
-        return dict(columns)
-    out: dict[str, Any] = {}
-    for name, values in columns.items():
-        mark = marks.get(name, "keep")
-        if mark == "keep":
-            out[name] = values
-        elif mark == "hash" and key is not None:
-            out[name] = minimise_values(values, key)
-    return out
+    return _minimise(columns, marks, key, minimise_values)
 
 
 def minimise_scalars(items: Mapping[str, Any], marks: Mapping[str, PiiMark], key: bytes | None) -> dict[str, Any]:
     """Named single values (feedback attributes) with ``marks`` applied."""
+    return _minimise(items, marks, key, pseudonymise)
+
+
+def _minimise(
+    items: Mapping[str, Any], marks: Mapping[str, PiiMark], key: bytes | None, hash_one: Callable[[Any, bytes], Any]
+) -> dict[str, Any]:
     if not marks:
         return dict(items)
     out: dict[str, Any] = {}
@@ -107,7 +104,7 @@ def minimise_scalars(items: Mapping[str, Any], marks: Mapping[str, PiiMark], key
         if mark == "keep":
             out[name] = value
         elif mark == "hash" and key is not None:
-            out[name] = pseudonymise(value, key)
+            out[name] = hash_one(value, key)
     return out
 
 

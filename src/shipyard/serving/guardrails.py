@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -73,6 +73,11 @@ class NumericBlock:
     """1/std, or 0 for a column with one value (no OOD distance then)."""
     positioned: bool
     """Every column has a signature position (a matrix batch can be sliced)."""
+    safe_low: np.ndarray | None = None
+    safe_high: np.ndarray | None = None
+    """Per column, the values that pass both the range and the OOD check (at the default
+    threshold): a batch wholly inside is checked in three numpy calls."""
+    safe_threshold: float = 0.0
 
     @classmethod
     def of(cls, checks: Sequence[NumericCheck], signature: Signature) -> NumericBlock | None:
@@ -89,6 +94,14 @@ class NumericBlock:
             positioned=all(p is not None for p in positions),
         )
 
+    def with_safe_interval(self, threshold: float) -> NumericBlock:
+        """This block with its safe interval for ``threshold`` (a NaN bound: nothing is safe)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            reach = np.where(self.inv_std > 0, threshold / self.inv_std, np.inf)
+        low = np.maximum(self.low, self.mean - reach)
+        high = np.minimum(self.high, self.mean + reach)
+        return replace(self, safe_low=low, safe_high=high, safe_threshold=threshold)
+
     def values(self, batch: Batch) -> np.ndarray | None:
         """The batch's numeric columns as one float64 matrix (rows x checks), or None."""
         try:
@@ -96,7 +109,10 @@ class NumericBlock:
                 matrix = batch.as_matrix()
                 if matrix.dtype.kind in "fiu":
                     return np.asarray(matrix[:, self.positions], dtype=np.float64)
-            return np.column_stack([np.asarray(batch.column(n), dtype=np.float64) for n in self.names])
+            out = np.empty((batch.n_rows, len(self.names)), dtype=np.float64)
+            for j, name in enumerate(self.names):
+                out[:, j] = batch.column(name)
+            return out
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -204,6 +220,14 @@ def check_inputs(checks: ProfileChecks, batch: Batch, ood_threshold: float) -> I
     block = checks.block
     values = block.values(batch) if block is not None else None
     if block is not None and values is not None:
+        if block.safe_threshold != ood_threshold or block.safe_low is None:
+            block = block.with_safe_interval(ood_threshold)
+            object.__setattr__(checks, "block", block)  # the cached checks learn the threshold
+        assert block.safe_low is not None and block.safe_high is not None
+        # NaN fails both comparisons, so a batch with a missing value takes the full path.
+        if ((values >= block.safe_low) & (values <= block.safe_high)).all():
+            values = None
+    if block is not None and values is not None:
         with np.errstate(invalid="ignore"):
             outside = (values < block.low) | (values > block.high)
             if outside.any():
@@ -253,13 +277,14 @@ def check_outputs(outputs: Outputs, labels: frozenset[str] | None) -> tuple[str,
     """The output flags of a model's answer."""
     flags: list[str] = []
     for array in outputs.values():
-        if array.dtype.kind in "fc" and not np.isfinite(array).all():
+        # A finite total means every value is finite (one reduction); only a non-finite total
+        # (a NaN or an infinity, or an overflow of huge values) is looked at value by value.
+        if array.dtype.kind in "fc" and not math.isfinite(float(np.abs(array).sum())) and not np.isfinite(array).all():
             flags.append("output_nonfinite")
             break
     proba = outputs.get(PROBA)
     if proba is not None and proba.ndim == 2 and proba.dtype.kind in "fiu" and proba.shape[1] > 0:
-        with np.errstate(invalid="ignore"):
-            sums = proba.sum(axis=1, dtype=np.float64)
+        sums = proba.sum(axis=1, dtype=np.float64)
         if not (np.abs(sums - 1.0) <= 1e-6 * proba.shape[1]).all():
             flags.append("output_proba_sum")
     predicted = outputs.get(PREDICT)
