@@ -27,7 +27,7 @@ def test_the_pii_canary_never_reaches_disk_logs_answers_or_exports(tmp_path: Pat
     canary = f"Zoë.{secrets.token_hex(8)}@canary.example"
     other = f"Zoë.{secrets.token_hex(8)}@canary.example"
     needles = {**forms(canary), **{f"other {k}": v for k, v in forms(other).items()}}
-    build_home(home, ["people"], {"pii": MARKS})
+    build_home(home, ["people"], {"pii": MARKS, "retention_days": 3650})  # the retention run compacts
     build_home(home, ["held"], {"pii": MARKS, "review": {"rules": [{"kind": "sample", "rate": 1.0}]}})
     answers: list[httpx.Response] = []
     server = start(home, ["people", "held"])

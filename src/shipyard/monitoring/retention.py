@@ -116,6 +116,8 @@ def run_retention(
         if stored.controls.retention_days is not None
     }
     report = RetentionReport(dry_run=dry_run)
+    if not policies:
+        return report  # nothing to purge: no lock, no compaction (the server's hourly run on most homes)
     root = log_dir(home)
     with held_exclusively(root / RETENTION_LOCK) as held:
         if not held:

@@ -5,7 +5,7 @@ view of a version's governance."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -18,11 +18,11 @@ CARD_FORMATS = ("json", "md", "html")
 class CardCalls:
     """Mixed into ``Client``; every call goes through its ``_json`` / ``_send``."""
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:  # pragma: no cover - Client's
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by ``Client``; declared here for the type checker only
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:  # pragma: no cover - Client's
-        raise NotImplementedError
+        def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]: ...
+
+        def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response: ...
 
     def card(self, name: str, version: int, *, revision: int | None = None) -> dict[str, Any]:
         """The model card of ``name/version`` (with an earlier narrative ``revision``)."""

@@ -10,7 +10,7 @@ a message saying what is missing; approving one's own registration as
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.registry.refs import check_alias, check_model_name, parse_version
 
@@ -18,8 +18,9 @@ from shipyard.registry.refs import check_alias, check_model_name, parse_version
 class GovernanceCalls:
     """Mixed into ``Client``; every call goes through its ``_json``."""
 
-    def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:  # pragma: no cover - Client's
-        raise NotImplementedError
+    if TYPE_CHECKING:  # provided by ``Client``; declared here for the type checker only
+
+        def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]: ...
 
     # -- the policy and tiers -----------------------------------------------------------------
     def policy(self) -> dict[str, Any]:
