@@ -3,6 +3,7 @@ and registries populated through the real service."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +19,10 @@ N_FEATURES = 20
 # The real S3-compatible server fixtures (s3_endpoint, s3_client, s3_bucket, aws_env).
 # The real PostgreSQL fixtures (pg_user, pg_database).
 pytest_plugins = ["moto_server", "postgres_db"]
+
+# Servers the tests start (in this process or as subprocesses) leave the gRPC port off unless
+# a test asks for one: parallel servers on the default 8081 would collide.
+os.environ.setdefault("SHIPYARD_GRPC_PORT", "0")
 
 
 @pytest.fixture(scope="session")

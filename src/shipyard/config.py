@@ -31,6 +31,7 @@ class ModelSettings(BaseModel):
     max_batch_rows: int | None = Field(default=None, ge=1)
     max_batch_wait_ms: float | None = Field(default=None, ge=0, le=1000)
     max_queue: int | None = Field(default=None, ge=1)
+    slo_p99_ms: float | None = Field(default=None, gt=0, le=60_000)
 
 
 class Settings(BaseModel):
@@ -50,6 +51,8 @@ class Settings(BaseModel):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    grpc_port: int = Field(default=8081, ge=0, le=65535)
+    """Port of the OIP V2 gRPC service (``inference.GRPCInferenceService``); 0 turns it off."""
     workers: int | None = Field(default=None, ge=1, le=64)
     """Server processes sharing the port; default: one per CPU core."""
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
@@ -74,6 +77,9 @@ class Settings(BaseModel):
     max_batch_wait_ms: float = Field(default=5.0, ge=0, le=1000)
     """Upper bound on the adaptive wait for more requests; an idle model never waits."""
     max_queue: int = Field(default=512, ge=1)
+    slo_p99_ms: float | None = Field(default=None, gt=0, le=60_000)
+    """A p99 latency target: the batcher tunes its wait and batch size online to keep each
+    model's p99 under it while maximising throughput; None: the fixed adaptive policy."""
     """Requests waiting per model version before new ones get 503 with Retry-After."""
     models: dict[str, ModelSettings] = Field(default_factory=dict)
     """Per-model overrides (``[models.NAME]`` in shipyard.toml)."""

@@ -306,6 +306,13 @@ class StorageError(ShipyardError):
     exit_code = 9
 
 
+class PortInUse(ShipyardError):
+    """The address a server was told to listen on is taken by another process."""
+
+    code = "port_in_use"
+    exit_code = 14
+
+
 class PolicyRefused(ShipyardError):
     """Raised when the governance policy does not let a version take a protected alias or
     deployment traffic yet; ``details["missing"]`` lists what is still needed."""

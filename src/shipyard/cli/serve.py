@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 @click.argument("refs", nargs=-1, required=True, metavar="REF...")
 @click.option("--host", help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, help="Port to listen on (default 8080).")
+@click.option("--grpc-port", type=int, help="Port of the OIP V2 gRPC service (default 8081; 0 turns it off).")
 @click.option("--workers", type=int, help="Worker processes sharing the port.")
 @click.option("--drain-seconds", type=float, help="After SIGTERM, answer not-ready this long before closing.")
 @click.option("--graceful-timeout", type=float, help="After draining, let in-flight requests finish this long.")
@@ -49,6 +50,7 @@ def serve(
     refs: tuple[str, ...],
     host: str | None,
     port: int | None,
+    grpc_port: int | None,
     workers: int | None,
     drain_seconds: float | None,
     graceful_timeout: float | None,
@@ -73,6 +75,7 @@ def serve(
     overrides: dict[str, Any] = {
         "host": host,
         "port": port,
+        "grpc_port": grpc_port,
         "workers": workers,
         "drain_seconds": drain_seconds,
         "graceful_timeout_seconds": graceful_timeout,
