@@ -33,6 +33,44 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class PortTaken(RuntimeError):
+    """Between ``free_port`` and the server's bind, another process took the port."""
+
+
+def _listening_inodes(port: int) -> set[str] | None:
+    """Inodes of the sockets listening on ``port`` (None where /proc does not tell)."""
+    found: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            return None
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                found.add(fields[9])
+    return found
+
+
+def _holds_listener(pid: int, port: int) -> bool:
+    """Whether process ``pid`` holds a socket listening on ``port`` (True where /proc does not tell)."""
+    inodes = _listening_inodes(port)
+    if inodes is None:
+        return True
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return True
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in wanted:
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def create_key(
     home: Path,
     role: str = "admin",
@@ -95,15 +133,34 @@ class LiveServer:
         env.update({"SHIPYARD_HOME": str(self.home), "SHIPYARD_PORT": str(self.port), "SHIPYARD_HOST": "127.0.0.1"})
         # One worker unless a test asks for more: quicker to start, and its state is one process's.
         env["SHIPYARD_WORKERS"] = "1"
+        # No gRPC listener unless a test asks for one (parallel servers on 8081 would collide).
+        env["SHIPYARD_GRPC_PORT"] = "0"
         env.update({f"SHIPYARD_{k.upper()}": v for k, v in self.settings.items()})
         env.update(self.extra_env)
         if self.api_key is None:
             self.api_key = create_key(self.home, env={k: v for k, v in env.items() if k.startswith("SHIPYARD_")})
-        self._log = self.log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-c", LAUNCH, *self.refs], env=env, stdout=self._log, stderr=subprocess.STDOUT
-        )
-        self.wait_ready()
+        # free_port() is only a guess: a server of a parallel test may bind the port first.
+        # Then this one fails to bind, or (worse) the other one answers our readiness check;
+        # either way start again on another port.
+        for attempt in range(4):
+            self._log = self.log_path.open("wb")
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", LAUNCH, *self.refs], env=env, stdout=self._log, stderr=subprocess.STDOUT
+            )
+            try:
+                self.wait_ready()
+                return self
+            except PortTaken:
+                if attempt == 3:
+                    raise
+            except RuntimeError:
+                if attempt == 3 or "address already in use" not in self.log().lower():
+                    raise
+            self.stop()
+            self.port = free_port()
+            self.url = f"http://127.0.0.1:{self.port}"
+            self.log_path = self.home / f"server-{self.port}.log"
+            env["SHIPYARD_PORT"] = str(self.port)
         return self
 
     def wait_ready(self) -> None:
@@ -114,6 +171,8 @@ class LiveServer:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 if httpx.get(self.url + "/v2/health/ready", timeout=1.0).status_code == 200:
+                    if not _holds_listener(self.proc.pid, self.port):
+                        raise PortTaken(f"another process answers on port {self.port}")
                     return
             except httpx.TransportError:
                 pass
