@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 LUA_SCRIPT = HERE / "post.lua"
 RAW_LOADGEN = HERE / "rawload.py"
+GRPC_LOADGEN = HERE / "grpcload.py"
 MARKER = "BENCH_JSON "
 
 
@@ -134,6 +135,29 @@ class RawLoad(LoadGenerator):
         if headers_file:
             options.append(f"--headers-file={headers_file}")
         return [sys.executable, str(RAW_LOADGEN), url, str(body_file), *options]
+
+
+class GrpcLoad(LoadGenerator):
+    """OIP V2 over gRPC: grpcload.py (grpc.aio, pre-serialized ModelInferRequest) in its own process.
+
+    Its URL is `grpc://HOST:PORT`; the body is the serialized request; headers go as call metadata.
+    """
+
+    name = "grpcload (grpc.aio)"
+
+    def version(self) -> str:
+        import grpc
+
+        return f"benchmarks/grpcload.py, grpcio {grpc.__version__}, Python {sys.version.split()[0]}"
+
+    def argv(
+        self, url: str, body_file: Path, connections: int, duration_s: float, headers_file: Path | None
+    ) -> list[str]:
+        target = url.removeprefix("grpc://")
+        options = [f"--connections={connections}", f"--duration={duration_s:g}", f"--timeout={self.timeout_s:g}"]
+        if headers_file:
+            options.append(f"--headers-file={headers_file}")
+        return [sys.executable, str(GRPC_LOADGEN), target, str(body_file), *options]
 
 
 def header_lines(headers: Mapping[str, str]) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import memory
 from report import CAPTION, COLUMNS, Summary, table_rows
 from targets import Check
 
@@ -24,6 +25,11 @@ def _machine(meta: dict[str, Any]) -> list[str]:
         f"- Kernel: {machine.get('kernel')}; Python {bench.get('python')}; {machine.get('platform')}",
         f"- Load average (1, 5, 15 min): {start} at the start, {end} at the end",
         f"- Load generator: {generator.get('version', 'none')}, one thread, connections = concurrency, 127.0.0.1",
+        *(
+            [f"- gRPC load generator: {meta['grpc_load_generator']}, one channel per connection"]
+            if meta.get("grpc_load_generator")
+            else []
+        ),
         f"- Commit {str(machine.get('git_commit'))[:12]}{' (dirty tree)' if machine.get('git_dirty') else ''}, "
         f"{machine.get('time_utc')}",
     ]
@@ -56,6 +62,32 @@ def _versions(meta: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _memory(meta: dict[str, Any], server_titles: dict[str, str]) -> list[str]:
+    rows = memory.rows_from_json(meta.get("memory"))
+    if not rows:
+        return []
+    lines = [
+        "",
+        "## Memory per server process",
+        "",
+        "| config | process | command | RSS MB | PSS MB |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    sums = memory.totals(rows)
+    for server in dict.fromkeys(row.server for row in rows):
+        title = _escape(server_titles.get(server, server))
+        for row in (r for r in rows if r.server == server):
+            pss = "—" if row.pss_mb is None else f"{row.pss_mb:,.0f}"
+            lines.append(
+                f"| {title} | {row.label} (pid {row.pid}) | `{_escape(row.command)}` | {row.rss_mb:,.0f} | {pss} |"
+            )
+        total = sums[server]
+        lines.append(
+            f"| **{title}** | **total, {total['processes']:.0f} processes** | | **{total['rss_mb']:,.0f}** | **{total['pss_mb']:,.0f}** |"
+        )
+    return [*lines, "", memory.CAPTION]
+
+
 def write(path: Path, meta: dict[str, Any], summaries: list[Summary], checks: list[Check]) -> None:
     titles, server_titles = meta["model_titles"], meta["server_titles"]
     lines = ["## Machine", "", *_machine(meta), "", "## Versions", "", *_versions(meta), "", "## Configurations", ""]
@@ -79,7 +111,8 @@ def write(path: Path, meta: dict[str, Any], summaries: list[Summary], checks: li
                     cells = [f"**{cell}**" if cell else cell for cell in cells]
                 lines.append("| " + " | ".join(_escape(cell) for cell in cells) + " |")
         lines += ["", CAPTION]
+    lines += _memory(meta, server_titles)
     lines += ["", "## Targets", "", "| check | target | measured | verdict |", "| --- | --- | --- | --- |"]
-    lines += [f"| {c.name} | {c.target} | {_escape(c.measured)} | {c.verdict} |" for c in checks]
+    lines += [f"| {_escape(c.name)} | {_escape(c.target)} | {_escape(c.measured)} | {c.verdict} |" for c in checks]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")

@@ -84,6 +84,11 @@ def tree_cpu_seconds(root: int) -> float:
     return sum(table[pid][2] for pid in _members(root, table)) / _CLK_TCK
 
 
+def tree_pids(root: int) -> list[int]:
+    """The live pids of `root`'s process group and process tree, sorted."""
+    return sorted(_members(root, _proc_table()))
+
+
 def tree_processes(root: int) -> set[tuple[int, int]]:
     """(pid, start time) of the root's group and tree: the start time tells a reused pid apart."""
     table = _proc_table()

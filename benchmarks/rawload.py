@@ -23,11 +23,11 @@ from urllib.parse import urlsplit
 def build_request(url: str, body: bytes, headers: Mapping[str, str] | None = None) -> tuple[str, int, bytes]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
-    head = (
-        f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-        f"Content-Type: application/json\r\n{extra}Content-Length: {len(body)}\r\n\r\n"
-    )
+    headers = dict(headers or {})
+    if not any(name.lower() == "content-type" for name in headers):
+        headers["Content-Type"] = "application/json"  # extra headers may set another (binary V2)
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    head = f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}Content-Length: {len(body)}\r\n\r\n"
     return host, port, head.encode("latin-1") + body
 
 

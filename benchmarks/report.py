@@ -10,18 +10,24 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 INPROCESS = "inprocess"
 INPROCESS_BATCH = "inprocess-batch"
+INPROCESS_ONNX = "inprocess-onnx"
+INPROCESS_KEYS = (INPROCESS, INPROCESS_BATCH, INPROCESS_ONNX)
 INPROCESS_BATCH_ROWS = 32  # rows per predict call in the batched in-process configuration
 BASELINE = "shipyard"  # Shipyard's default configuration: what the ratio column divides by
 
 CAPTION = (
     "rows = rows per request; conc = open connections; in-process: no server, conc —; "
-    f"its batched form predicts {INPROCESS_BATCH_ROWS} rows per call (req/s = rows/s, latency per call). "
+    f"its batched form predicts {INPROCESS_BATCH_ROWS} rows per call (req/s = rows/s, latency per call); "
+    "its ONNX form runs the model's skl2onnx export in onnxruntime. "
+    "Shipyard · ...: other request forms sent to the default configuration's server. "
     "† latency from hey (wrk misreports it for this server at low concurrency). "
-    "CPU in % of one core (200% = both)."
+    "CPU in % of one core (200% = both); CPU ms/req: the server's CPU per request (for in-process, per call), "
+    "which other work on the machine disturbs less than req/s."
 )
 
 
@@ -139,6 +145,13 @@ def ratio(summaries: list[Summary], row: Summary) -> str:
     return f"{best.req_per_s / row.req_per_s:,.2f}x{suffix}"
 
 
+def cpu_per_request(row: Summary) -> str:
+    """The server's CPU milliseconds per request: steadier than req/s on a machine shared with other work."""
+    if row.server_cpu_pct is None or not row.req_per_s:
+        return "—"
+    return f"{10 * row.server_cpu_pct / row.req_per_s:.2f}"
+
+
 COLUMNS = (
     "rows",
     "conc",
@@ -148,6 +161,7 @@ COLUMNS = (
     "p50 ms",
     "p99 ms",
     "srv CPU",
+    "CPU ms/req",
     "gen CPU",
     "errors",
     "Shipyard ÷ this",
@@ -174,6 +188,7 @@ def table_rows(summaries: list[Summary], model: str, order: list[str]) -> list[l
                 fmt(row.p50_ms, 2) + dagger,
                 fmt(row.p99_ms, 2) + dagger,
                 "—" if row.server_cpu_pct is None else f"{row.server_cpu_pct:.0f}%",
+                cpu_per_request(row),
                 "—" if row.loadgen_cpu_pct is None else f"{row.loadgen_cpu_pct:.0f}%",
                 "—" if row.concurrency is None else (f"{row.errors} ⚠" if row.errors else "0"),
                 ratio(summaries, row),
@@ -197,8 +212,8 @@ def render(console: Console, summaries: list[Summary], titles: dict[str, str], s
                 table.add_section()
             for cells in group:
                 server = cells[2]
-                cells = [*cells[:2], server_titles.get(server, server), *cells[3:]]
-                if cells[9].endswith("⚠"):
-                    cells[9] = f"[red]{cells[9]}[/red]"
+                cells = [*cells[:2], escape(server_titles.get(server, server)), *cells[3:]]
+                if cells[10].endswith("⚠"):
+                    cells[10] = f"[red]{cells[10]}[/red]"
                 table.add_row(*cells, style="bold" if server == BASELINE else None)
         console.print(table)

@@ -21,30 +21,35 @@ from pathlib import Path
 from types import FrameType
 
 import environment
+import grpcload
+import inprocess
 import loadgen
 import markdown
+import memory
 import numpy as np
+import pandas as pd
 import report
 import shadows
 import targets
-from inprocess import measure_predict
 from latency import Hey
-from models import MODEL_KEYS, BenchModel, make_data, request_rows, train
-from peers import PEERS, Peer
+from models import MODEL_KEYS, BenchModel, make_data, train
+from peers import FORMS, PEERS, Peer, ShipyardForm
 from processes import SetupError, http_status
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 
 import drift
 import predlog
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-SERVERS = (report.INPROCESS, report.INPROCESS_BATCH, *PEERS)
+SERVERS = (report.INPROCESS, report.INPROCESS_BATCH, report.INPROCESS_ONNX, *PEERS)
 SECTIONS = ("servers", shadows.SECTION, predlog.SECTION, drift.SECTION)  # + shadowing/log costs, drift vs Evidently
 INPROCESS_TITLES = {
     report.INPROCESS: "in-process predict (1 request/call)",
     report.INPROCESS_BATCH: f"in-process predict ({report.INPROCESS_BATCH_ROWS} rows/call)",
+    report.INPROCESS_ONNX: "in-process onnxruntime (skl2onnx export, 1 thread, 1 request/call)",
 }
 
 console = Console()
@@ -91,9 +96,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--servers", type=_choices(SERVERS), default=list(SERVERS), help="comma list (default: all)")
     parser.add_argument(
-        "--models", type=_choices(MODEL_KEYS), default=list(MODEL_KEYS), help="comma list: lr,rf,rf-onnx (default: all)"
+        "--models",
+        type=_choices(MODEL_KEYS),
+        default=list(MODEL_KEYS),
+        help="comma list: lr,rf,rf-onnx,mixed (default: all)",
     )
     parser.add_argument("--concurrency", type=_int_list, default=[1, 16, 64], help="connections (default 1,16,64)")
+    parser.add_argument(
+        "--form-concurrency",
+        type=_int_list,
+        default=[16],
+        help="connections at which Shipyard's other request forms are measured (default 16)",
+    )
     parser.add_argument("--rows", type=_int_list, default=[1, 100], help="rows per request (default 1,100)")
     parser.add_argument(
         "--duration", type=float, default=None, help="seconds per measured run, whole seconds for wrk (default 4)"
@@ -125,7 +139,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--keep-workdir", action="store_true", help="keep saved models and server logs after success")
     parser.add_argument(
-        "--markdown", type=Path, default=None, help="also write the tables and machine as Markdown here"
+        "--markdown",
+        type=Path,
+        default=None,
+        help="write the tables, targets and machine as Markdown here (default: beside the result JSON, .md)",
     )
     args = parser.parse_args(argv)
     defaults = (
@@ -157,16 +174,20 @@ def terminate_as_interrupt() -> Iterator[None]:
             signal.signal(sig, old)
 
 
-def smoke_check(peer: Peer, model: BenchModel, rows: list[list[float]]) -> str:
+def smoke_check(peer: Peer, model: BenchModel, rows: pd.DataFrame) -> str:
     """One request before measuring: a server answering 4xx fast would otherwise look very quick.
 
     Returns the start of the answer, kept in the result file: servers differ in what they send back.
     """
-    endpoint = peer.endpoint(model)
-    url = endpoint.url
-    status, body = http_status(url, body=peer.body(rows), timeout=30, headers=endpoint.headers)
+    call = peer.call(model, rows)
+    if call.is_grpc:
+        try:
+            return grpcload.smoke(call.url.removeprefix("grpc://"), call.body, call.headers)
+        except RuntimeError as exc:
+            raise SetupError(f"{peer.title} answered {exc} to {len(rows)} row(s)") from exc
+    status, body = http_status(call.url, body=call.body, timeout=30, headers=call.headers)
     if status != 200:
-        raise SetupError(f"{peer.title} answered {status} to {len(rows)} row(s) at {url}: {body[:200]!r}")
+        raise SetupError(f"{peer.title} answered {status} to {len(rows)} row(s) at {call.url}: {body[:200]!r}")
     return body[:300].decode(errors="replace")
 
 
@@ -191,9 +212,13 @@ def start_peers(
     peers, skipped = [], {}
     for key in (server for server in PEERS if server in args.servers):  # PEERS order: display and alternation
         peer = PEERS[key](workdir, args.workers)
+        if isinstance(peer, ShipyardForm):  # sends to a server started before it
+            base = next((p for p in peers if p.key == peer.base_key), None)
+            if base is not None:
+                peer.attach(base)  # type: ignore[arg-type]
         reason = peer.unavailable_reason()
         if reason:
-            console.print(f"[yellow]skipping {peer.title}: {reason}[/yellow]", highlight=False)
+            console.print(f"[yellow]skipping {escape(peer.title)}: {escape(reason)}[/yellow]", highlight=False)
             skipped[key] = reason
             continue
         if not any(peer.supports(model) for model in models):
@@ -203,30 +228,9 @@ def start_peers(
             stack.callback(peer.stop)
             peer.setup(models, *data)
             peer.start(models)
-        console.print(f"{peer.title} is up")
+        console.print(f"{peer.title} is up", highlight=False, markup=False)
         peers.append(peer)
     return peers, skipped
-
-
-def measure_inprocess(
-    model: BenchModel, rows: list[list[float]], *, repeat: int, duration: float, batch: list[list[float]] | None = None
-) -> report.Sample:
-    """`predict` on the request's rows; with `batch`, on those rows at once, one row counting as one request."""
-    result = measure_predict(model.estimator, np.asarray(batch or rows), duration_s=duration)
-    return report.Sample(
-        server=report.INPROCESS if batch is None else report.INPROCESS_BATCH,
-        model=model.key,
-        rows=len(rows),
-        concurrency=None,
-        repeat=repeat,
-        requests=result.calls * (len(batch) if batch else 1),
-        duration_s=result.duration_s,
-        p50_ms=result.latency_ms["p50"],
-        p99_ms=result.latency_ms["p99"],
-        errors={},
-        server_cpu_pct=100 * result.cpu_s / result.duration_s,
-        loadgen_cpu_pct=None,
-    )
 
 
 def measure_server(
@@ -234,22 +238,23 @@ def measure_server(
     hey: Hey | None,
     peer: Peer,
     model: BenchModel,
-    rows: list[list[float]],
+    rows: pd.DataFrame,
     *,
     concurrency: int,
     repeat: int,
     duration: float,
 ) -> report.Sample:
     endpoint = peer.endpoint(model)
+    call = peer.call(model, rows)
+    if call.is_grpc:
+        gen = loadgen.GrpcLoad(gen.timeout_s)
     cpu_before = endpoint.process.cpu_seconds()
-    result = gen.run(
-        endpoint.url, peer.body(rows), connections=concurrency, duration_s=duration, headers=endpoint.headers
-    )
+    result = gen.run(call.url, call.body, connections=concurrency, duration_s=duration, headers=call.headers)
     server_cpu = endpoint.process.cpu_seconds() - cpu_before
     latency = {"p50": result.latency_ms["p50"], "p99": result.latency_ms["p99"]}
     source, loadgen_latency = None, None
     if repeat >= 0 and hey is not None and peer.cross_check_latency and hey.applies(concurrency):
-        checked = hey.run(endpoint.url, peer.body(rows), connections=concurrency, headers=endpoint.headers)
+        checked = hey.run(call.url, call.body, connections=concurrency, headers=call.headers)
         if checked.requests and not checked.non_2xx:
             source, loadgen_latency = "hey", latency
             latency = {"p50": checked.p50_ms, "p99": checked.p99_ms}
@@ -271,15 +276,21 @@ def measure_server(
     )
 
 
+def concurrencies(args: argparse.Namespace, peer: Peer) -> list[int]:
+    """The request forms are measured at --form-concurrency only (the targets' points), the rest at all."""
+    return list(args.form_concurrency) if isinstance(peer, ShipyardForm) else list(args.concurrency)
+
+
 def measure_all(
     args: argparse.Namespace,
     models: list[BenchModel],
-    X: np.ndarray,
     peers: list[Peer],
     gen: loadgen.LoadGenerator | None,
     hey: Hey | None,
+    skipped: dict[str, str],
 ) -> list[report.Sample]:
     samples: list[report.Sample] = []
+    exports = inprocess.OnnxExports()
 
     def record(sample: report.Sample) -> None:
         samples.append(sample)
@@ -287,26 +298,31 @@ def measure_all(
 
     for model in models:
         for count in args.rows:
-            rows = request_rows(X, count)
-            for repeat in range(args.repeats):
-                if report.INPROCESS in args.servers:
-                    record(measure_inprocess(model, rows, repeat=repeat, duration=args.duration))
-                if report.INPROCESS_BATCH in args.servers and count == 1:
-                    batch = request_rows(X, report.INPROCESS_BATCH_ROWS)
-                    record(measure_inprocess(model, rows, repeat=repeat, duration=args.duration, batch=batch))
+            rows = model.rows(count)
+            inprocess.measure_all(
+                args.servers, model, count, exports, record, skipped, repeats=args.repeats, duration=args.duration
+            )
             here = [peer for peer in peers if peer.supports(model)]
             if gen is None or not here:
                 continue
             for peer in here:
                 if args.warmup > 0:
                     measure_server(
-                        gen, None, peer, model, rows, concurrency=args.concurrency[0], repeat=-1, duration=args.warmup
+                        gen,
+                        None,
+                        peer,
+                        model,
+                        rows,
+                        concurrency=concurrencies(args, peer)[0],
+                        repeat=-1,
+                        duration=args.warmup,
                     )
-            for concurrency in args.concurrency:
+            for concurrency in sorted(set(args.concurrency) | set(args.form_concurrency)):
+                measured = [peer for peer in here if concurrency in concurrencies(args, peer)]
                 for repeat in range(args.repeats):
                     # Rotate who goes first, so drift on a shared machine does not favour one server.
-                    shift = repeat % len(here)
-                    for peer in here[shift:] + here[:shift]:
+                    shift = repeat % max(1, len(measured))
+                    for peer in measured[shift:] + measured[:shift]:
                         sample = measure_server(
                             gen, hey, peer, model, rows, concurrency=concurrency, repeat=repeat, duration=args.duration
                         )
@@ -327,7 +343,7 @@ def run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) ->
             "[yellow]hey is not installed: BentoML's latency is wrk's, which is wrong at low concurrency[/yellow]"
         )
     answers = {
-        f"{peer.key} {model.key} rows={count}": smoke_check(peer, model, request_rows(X, count))
+        f"{peer.key} {model.key} rows={count}": smoke_check(peer, model, model.rows(count))
         for peer in peers
         for model in models
         if peer.supports(model)
@@ -342,6 +358,7 @@ def run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) ->
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "machine": environment.machine(),
         "load_generator": {"name": gen.name, "version": gen.version()} if gen and peers else None,
+        "grpc_load_generator": loadgen.GrpcLoad(args.timeout).version() if any(p.key in FORMS for p in peers) else None,
         "latency_cross_check": "hey -o csv (Debian)" if hey is not None and hey.available else None,
         "versions": venv_versions(peers),
         "skipped": skipped,
@@ -353,8 +370,10 @@ def run(args: argparse.Namespace, workdir: Path, stack: contextlib.ExitStack) ->
         },
         "configurations": {peer.key: {"title": peer.title, "settings": peer.settings} for peer in peers},
     }
-    samples = measure_all(args, models, X, peers, gen, hey)
+    samples = measure_all(args, models, peers, gen, hey, skipped)
     warn_if_busy("while measuring")
+    memory_rows = [row for peer in peers for row in memory.measure(peer.key, peer.server_processes())]
+    meta["memory"] = memory.as_json(memory_rows)
     meta["machine"]["loadavg_at_end"] = os.getloadavg()
     return meta, samples
 
@@ -380,15 +399,18 @@ def venv_versions(peers: list[Peer]) -> dict[str, dict[str, str]]:
 def estimate_minutes(args: argparse.Namespace, models: list[BenchModel], peers: list[Peer]) -> float:
     """Measured load, warm-ups, in-process loops and latency cross-checks: what the run will take, roughly."""
     seconds = 0.0
+    inprocess = [key for key in report.INPROCESS_KEYS if key in args.servers]
     for model in models:
         here = [peer for peer in peers if peer.supports(model)]
-        inprocess = (report.INPROCESS in args.servers) * len(args.rows) + (report.INPROCESS_BATCH in args.servers)
-        seconds += inprocess * args.repeats * args.duration
+        calls = len(args.rows) * len(inprocess) - (report.INPROCESS_BATCH in inprocess) * (len(args.rows) - 1)
+        seconds += calls * args.repeats * args.duration
         seconds += len(args.rows) * len(here) * args.warmup
-        points = len(args.rows) * len(args.concurrency) * args.repeats
-        seconds += points * len(here) * (args.duration + 0.3)
-        checked = [c for c in args.concurrency if c <= 16]
-        seconds += len(args.rows) * len(checked) * args.repeats * sum(p.cross_check_latency for p in here) * 1.8
+        for peer in here:
+            points = len(args.rows) * len(concurrencies(args, peer)) * args.repeats
+            seconds += points * (args.duration + 0.3)
+            if peer.cross_check_latency:
+                checked = [c for c in concurrencies(args, peer) if c <= 16]
+                seconds += len(args.rows) * len(checked) * args.repeats * 1.8
     return seconds / 60
 
 
@@ -410,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     output = args.output or RESULTS / f"{stamp}.json"
+    args.markdown = args.markdown or output.with_suffix(".md")  # the tables and targets, readable, beside the JSON
     workdir = RESULTS / f"work-{stamp}"
     workdir.mkdir(parents=True, exist_ok=True)
     ok = False
@@ -424,6 +447,9 @@ def main(argv: list[str] | None = None) -> int:
             load_generator = meta["load_generator"]
             if load_generator:
                 console.print(f"Load generator: {load_generator['version']} (connections = concurrency)")
+            if meta.get("grpc_load_generator"):
+                console.print(f"gRPC load generator: {meta['grpc_load_generator']} (one channel per connection)")
+            memory.render(console, memory.rows_from_json(meta.get("memory")), meta["server_titles"])
             targets.render(console, checks)
             if args.markdown:
                 markdown.write(args.markdown, meta, summaries, checks)

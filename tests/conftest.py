@@ -48,3 +48,12 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     return path
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """With SHIPYARD_TEST_TIMINGS=FILE, append each phase's duration as it ends (a live view
+    of where a run's time goes; pytest's --durations only tells at the end)."""
+    path = os.environ.get("SHIPYARD_TEST_TIMINGS")
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(f"{report.duration:.2f}\t{report.when}\t{report.nodeid}\n")

@@ -137,6 +137,7 @@ class LiveServer:
         env["SHIPYARD_GRPC_PORT"] = "0"
         env.update({f"SHIPYARD_{k.upper()}": v for k, v in self.settings.items()})
         env.update(self.extra_env)
+        self._env = env
         if self.api_key is None:
             self.api_key = create_key(self.home, env={k: v for k, v in env.items() if k.startswith("SHIPYARD_")})
         # free_port() is only a guess: a server of a parallel test may bind the port first.
@@ -150,13 +151,12 @@ class LiveServer:
             try:
                 self.wait_ready()
                 return self
-            except PortTaken:
-                if attempt == 3:
+            except RuntimeError as exc:
+                # A server that never got ready is stopped here: __exit__ does not run for it.
+                retry = isinstance(exc, PortTaken) or "already in use" in self.log().lower()
+                self.stop()
+                if attempt == 3 or not retry:
                     raise
-            except RuntimeError:
-                if attempt == 3 or "address already in use" not in self.log().lower():
-                    raise
-            self.stop()
             self.port = free_port()
             self.url = f"http://127.0.0.1:{self.port}"
             self.log_path = self.home / f"server-{self.port}.log"
@@ -173,11 +173,17 @@ class LiveServer:
                 if httpx.get(self.url + "/v2/health/ready", timeout=1.0).status_code == 200:
                     if not _holds_listener(self.proc.pid, self.port):
                         raise PortTaken(f"another process answers on port {self.port}")
-                    return
+                    # Several workers: one answering is not all of them; the parent says when.
+                    if self._workers() <= 1 or "workers answering on" in self.log_path.read_text(errors="replace"):
+                        return
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"server not ready after {self.ready_timeout}s:\n{self.log()}")
+
+    def _workers(self) -> int:
+        raw = self._env.get("SHIPYARD_WORKERS", "1")
+        return int(raw) if raw.isdigit() else 1
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]

@@ -43,6 +43,8 @@ RANKS = {
     "monitoring": 8,
     "bootstrap": 9,
     "http": 10,
+    # OIP V2 over gRPC: a front end beside http, sharing its app state.
+    "grpcapi": 10,
     "sdk": 11,
     "cli": 12,
     "__main__": 13,
@@ -52,6 +54,8 @@ RANKS = {
 FRAMEWORKS = {
     "starlette": {"http"},
     "uvicorn": {"http"},
+    "grpc": {"grpcapi"},
+    "tritonclient": {"grpcapi"},
     "click": {"cli"},
     "rich": {"cli"},
     "prometheus_client": {"monitoring", "http"},

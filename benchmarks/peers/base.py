@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from models import BenchModel
 from processes import HOST, ServerProcess, SetupError
 
@@ -27,6 +28,19 @@ class Endpoint:
     url: str
     process: ServerProcess  # the process group whose CPU is charged to this model's requests
     headers: Mapping[str, str] = field(default_factory=dict)  # extra request headers (Shipyard: its API key)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request as a load generator sends it: `url` is http://... or grpc://HOST:PORT."""
+
+    url: str
+    body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def is_grpc(self) -> bool:
+        return self.url.startswith("grpc://")
 
 
 class Peer:
@@ -54,7 +68,7 @@ class Peer:
 
     def supports(self, model: BenchModel) -> bool:
         """Whether this server can serve the model natively (others are left out of that model's table)."""
-        return not model.is_onnx
+        return not model.is_onnx and not model.is_mixed
 
     def setup(self, models: list[BenchModel], X: np.ndarray, y: np.ndarray) -> None:
         raise NotImplementedError
@@ -62,8 +76,17 @@ class Peer:
     def start(self, models: list[BenchModel]) -> None:
         raise NotImplementedError
 
-    def body(self, rows: list[list[float]]) -> bytes:
+    def body(self, model: BenchModel, rows: pd.DataFrame) -> bytes:
         raise NotImplementedError
+
+    def call(self, model: BenchModel, rows: pd.DataFrame) -> Call:
+        """The request for these rows: the model's endpoint and headers, and this server's body."""
+        endpoint = self.endpoint(model)
+        return Call(endpoint.url, self.body(model, rows), endpoint.headers)
+
+    def server_processes(self) -> list[ServerProcess]:
+        """The processes this configuration runs (for memory); empty when it shares another's."""
+        return list(self.processes)
 
     def versions(self) -> dict[str, str]:
         """Python and every package of the venv the server runs from."""

@@ -13,6 +13,7 @@ import json
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from models import BenchModel
 from processes import HOST, free_port
 
@@ -81,11 +82,12 @@ class BentoML(Peer):
         return VENV.env(BENTOML_HOME=str(self.workdir / "home"), BENTOML_DO_NOT_TRACK="true", DO_NOT_TRACK="true")
 
     def supports(self, model: BenchModel) -> bool:
-        return True
+        return not model.is_mixed  # its API takes one numeric ndarray; the mixed pipeline needs a DataFrame
 
     def setup(self, models: list[BenchModel], X: np.ndarray, y: np.ndarray) -> None:
         VENV.ensure(self.workdir)
         specs = []
+        models = list(filter(self.supports, models))
         for model in models:
             saved = model.onnx_to(self.workdir / f"{model.name}.onnx") if model.is_onnx else None
             specs.append(f"{model.name}={saved or model.pickle_to(self.workdir / f'{model.name}.pkl')}")
@@ -98,11 +100,11 @@ class BentoML(Peer):
         port = free_port()
         argv = [str(VENV.bin / "bentoml"), "serve", f"service:{SERVICE_CLASS}", "--host", HOST, "--port", str(port)]
         process = self._launch(self.key, argv, self.env(), "/readyz", port)
-        for model in models:
+        for model in filter(self.supports, models):
             self._endpoints[model.key] = Endpoint(f"http://{HOST}:{port}/predict_{_attr(model)}", process)
 
-    def body(self, rows: list[list[float]]) -> bytes:
-        return json.dumps({"input": rows}).encode()
+    def body(self, model: BenchModel, rows: pd.DataFrame) -> bytes:
+        return json.dumps({"input": rows.to_numpy(float).tolist()}).encode()
 
     def versions(self) -> dict[str, str]:
         return VENV.versions()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import numpy as np
+import pandas as pd
 from models import BenchModel, dataframe_split_body
 from processes import HOST, free_port
 
@@ -28,9 +29,8 @@ class MLflow(Peer):
 
     def setup(self, models: list[BenchModel], X: np.ndarray, y: np.ndarray) -> None:
         VENV.ensure(self.workdir)
-        example = self.workdir / "example.npy"
-        np.save(example, X[:5])
         for model in filter(self.supports, models):
+            example = model.data_to(self.workdir / f"{model.name}-data.json")
             pickled = model.pickle_to(self.workdir / f"{model.name}.pkl")
             out_dir = self.workdir / "models" / model.name
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -49,7 +49,10 @@ class MLflow(Peer):
             process = self._launch(f"mlflow-{model.name}", argv, self.env(), "/health", port)
             self._endpoints[model.key] = Endpoint(f"http://{HOST}:{port}/invocations", process)
 
-    def body(self, rows: list[list[float]]) -> bytes:
+    def supports(self, model: BenchModel) -> bool:
+        return not model.is_onnx
+
+    def body(self, model: BenchModel, rows: pd.DataFrame) -> bytes:
         return dataframe_split_body(rows)
 
     def versions(self) -> dict[str, str]:

@@ -6,7 +6,10 @@ metrics. Configurations: the default (`parallel_workers` 1: inference in one sep
 the main process (`parallel_workers: 0`) and adaptive batching (`max_batch_size: 32`,
 `max_batch_time: 0.005`). Everything else is MLServer's default (including `debug: true`, which
 logs every request). mlserver-sklearn has no ONNX runtime: the ONNX forest is not served.
-Payload: the same Open Inference Protocol V2 tensor as Shipyard's.
+Payload: Open Inference Protocol V2, for the numeric models one `[n, 20]` FP64 tensor (MLServer's
+fastest form: its numpy codec, no DataFrame); for the mixed pipeline, which needs a DataFrame,
+one tensor per column with the request's `content_type: pd` (its pandas codec) and the string
+columns marked `content_type: str`.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 
 import joblib
 import numpy as np
-from models import BenchModel, v2_body
+import pandas as pd
+from models import BenchModel, matrix_body
 from processes import HOST, free_port
 
 from peers.base import Endpoint, Peer
@@ -74,11 +78,29 @@ class MLServer(Peer):
         for model in filter(self.supports, models):
             self._endpoints[model.key] = Endpoint(f"http://{HOST}:{port}/v2/models/{model.name}/infer", process)
 
-    def body(self, rows: list[list[float]]) -> bytes:
-        return v2_body(rows)
+    def supports(self, model: BenchModel) -> bool:
+        return not model.is_onnx
+
+    def body(self, model: BenchModel, rows: pd.DataFrame) -> bytes:
+        return pandas_body(rows) if model.is_mixed else matrix_body(rows)
 
     def versions(self) -> dict[str, str]:
         return VENV.versions()
+
+
+def pandas_body(rows: pd.DataFrame) -> bytes:
+    """V2 one tensor per column, decoded by MLServer's pandas codec into a DataFrame (strings as `str`)."""
+    tensors = []
+    for name in rows.columns:
+        column = rows[name]
+        if pd.api.types.is_numeric_dtype(column.dtype):
+            tensors.append(
+                {"name": name, "shape": [len(column)], "datatype": "FP64", "data": column.astype(float).tolist()}
+            )
+        else:
+            tensor = {"name": name, "shape": [len(column)], "datatype": "BYTES", "data": column.astype(str).tolist()}
+            tensors.append({**tensor, "parameters": {"content_type": "str"}})
+    return json.dumps({"parameters": {"content_type": "pd"}, "inputs": tensors}).encode()
 
 
 class MLServerInProcess(MLServer):

@@ -12,7 +12,9 @@ from shipyard.fs.pii_key import settings_pii_key
 from shipyard.fs.scratch import scratch_root
 from shipyard.governance.scopes import parse_patterns
 from shipyard.governance.signing import Signer, load_public_keys
+from shipyard.monitoring.batch_metrics import BatchMetrics
 from shipyard.monitoring.guardrail_metrics import GuardrailMetrics
+from shipyard.monitoring.inference_stats import InferenceStats
 from shipyard.monitoring.metrics import ServingMetrics
 from shipyard.monitoring.monitor import FigureMonitor, monitor_from_settings
 from shipyard.monitoring.predlog.compact import CompactionTask
@@ -167,7 +169,10 @@ def build_serving(services: Services, *, key_cache_seconds: float | None = None)
     settings = services.settings
     metrics = ServingMetrics()
     manager = ModelManager(
-        services.registry, poll_seconds=settings.alias_poll_seconds, observers=[metrics], settings=settings
+        services.registry,
+        poll_seconds=settings.alias_poll_seconds,
+        observers=[metrics, BatchMetrics(metrics.registry)],
+        settings=settings,
     )
 
     def measured(name: str) -> bool:
@@ -198,6 +203,7 @@ def build_serving(services: Services, *, key_cache_seconds: float | None = None)
         observers=[
             metrics,
             GuardrailMetrics(metrics.registry),
+            InferenceStats(metrics.registry),
             telemetry,
             shadows,
             *([predlog] if predlog is not None else []),

@@ -77,10 +77,10 @@ class Settings(BaseModel):
     max_batch_wait_ms: float = Field(default=5.0, ge=0, le=1000)
     """Upper bound on the adaptive wait for more requests; an idle model never waits."""
     max_queue: int = Field(default=512, ge=1)
+    """Requests waiting per model version before new ones get 503 with Retry-After."""
     slo_p99_ms: float | None = Field(default=None, gt=0, le=60_000)
     """A p99 latency target: the batcher tunes its wait and batch size online to keep each
     model's p99 under it while maximising throughput; None: the fixed adaptive policy."""
-    """Requests waiting per model version before new ones get 503 with Retry-After."""
     models: dict[str, ModelSettings] = Field(default_factory=dict)
     """Per-model overrides (``[models.NAME]`` in shipyard.toml)."""
     log_level: str = "INFO"

@@ -40,6 +40,9 @@ def test_list_shows_models_and_aliases(shipyard: Shipyard, registered: str) -> N
     assert table.exit_code == 0
     assert "iris" in table.stdout
     assert "production→1" in table.stdout
+    header = next(line for line in table.stdout.splitlines() if "name" in line and "latest" in line)
+    titles = [cell.strip() for cell in header.strip().strip("┃│|").split("┃")]
+    assert all(titles) and titles[-1] == "unsafe", header  # every column has a title
     listing = json.loads(shipyard("models", "list", "--json").stdout)
     [model] = listing["models"]
     assert model["name"] == "iris"

@@ -11,11 +11,10 @@ from click.testing import CliRunner, Result
 
 from shipyard.bootstrap import Services
 from shipyard.cli.main import cli
+from shipyard.compile.rows import batch_from_data
 from shipyard.flavors.base import LoadedModel
 from shipyard.registry.types import ModelVersion
 from shipyard.schema.batch import Outputs
-from shipyard.schema.validate import validate_inputs
-from shipyard.sdk.payloads import raw_inputs
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ def split(X: Any, y: Any, seed: int = 0) -> Split:
 
 def outputs_for(loaded: LoadedModel, version: ModelVersion, data: Any) -> Outputs:
     """``loaded``'s answer to ``data``, validated against the version's signature like a request."""
-    batch = validate_inputs(version.signature, raw_inputs(data), max_rows=len(data))
+    batch = batch_from_data(version.signature, data, max_rows=len(data))
     return loaded.predict(batch)
 
 

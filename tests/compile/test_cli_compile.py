@@ -10,6 +10,7 @@ import skops.io
 from compile_support import Shipyard
 from sklearn.datasets import load_iris
 from sklearn.ensemble import RandomForestClassifier
+from sklearn.neighbors import KNeighborsClassifier
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def registered(shipyard: Shipyard, files: dict[str, Path]) -> str:
 def test_registration_compiles_and_show_says_so(shipyard: Shipyard, registered: str) -> None:
     shown = shipyard("models", "show", registered)
     assert shown.exit_code == 0, shown.output
-    assert "compiled serves" in shown.output
+    assert "compiled (agrees with the native model on 155 rows)" in shown.output
     assert "agreement" in shown.output and "one-row call" in shown.output
     as_json = json.loads(shipyard("models", "show", registered, "--json").stdout)
     assert as_json["serving_runtime"] == "compiled"
@@ -49,7 +50,8 @@ def test_registration_compiles_and_show_says_so(shipyard: Shipyard, registered: 
 def test_compile_round_trip(shipyard: Shipyard, registered: str, files: dict[str, Path]) -> None:
     result = shipyard("models", "compile", registered, "--force", "--data", files["train"], "--target", "species")
     assert result.exit_code == 0, result.output
-    assert result.stdout.startswith("iris/1: compiled (sha256 ")
+    assert result.stdout.startswith("iris/1: compiled (agrees with the native model on 155 rows)\n")
+    assert "compiled form: sha256 " in result.stdout
     assert "agrees on 155 rows (input example (5 rows) + caller data (150 rows" in result.stdout
     assert "one-row call: native" in result.stdout
     as_json = json.loads(shipyard("models", "compile", registered, "--force", "--json").stdout)
@@ -83,3 +85,43 @@ def test_unreadable_data_file(shipyard: Shipyard, registered: str, tmp_path: Pat
     result = shipyard("models", "compile", registered, "--force", "--data", tmp_path / "broken.json")
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and "not valid JSON" in result.stderr
+
+
+def test_registration_says_which_runtime_serves(shipyard: Shipyard, files: dict[str, Path]) -> None:
+    result = shipyard(
+        "models", "register", "iris", files["model"], "--training-data", files["train"], "--target", "species"
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1] == "Runtime: compiled (agrees with the native model on 155 rows)"
+    as_json = json.loads(
+        shipyard("models", "register", "iris", files["model"], "--sample", files["sample"], "--json").stdout
+    )
+    assert as_json["runtime_statement"] == "compiled (agrees with the native model on 5 rows)"
+
+
+def test_registration_says_why_the_native_form_serves(
+    shipyard: Shipyard, files: dict[str, Path], tmp_path: Path
+) -> None:
+    data = load_iris(as_frame=True)
+    x = data.data.rename(columns=lambda c: c.replace(" (cm)", "").replace(" ", "_"))
+    knn = tmp_path / "knn.skops"
+    skops.io.dump(KNeighborsClassifier(metric="chebyshev").fit(x, data.target), knn)
+    result = shipyard("models", "register", "knn", knn, "--sample", files["sample"])
+    assert result.exit_code == 0, result.output
+    line = result.stdout.splitlines()[1]
+    assert line.startswith("Runtime: native (failed to convert: skl2onnx cannot convert "), line
+    assert "chebyshev" in line
+    shown = shipyard("models", "show", "knn/1").output
+    assert "native (failed to convert: " in shown
+
+
+def test_a_version_without_rows_to_check_is_not_called_a_disagreement(
+    shipyard: Shipyard, files: dict[str, Path]
+) -> None:
+    # No sample, no training data: the signature comes from the model, and there is nothing
+    # to check the compiled form on. It must say so, not "does NOT agree on 0 rows".
+    result = shipyard("models", "register", "iris", files["model"])
+    assert result.exit_code == 0, result.output
+    assert "Runtime: native (not checked: no rows to check the compiled form on" in result.stdout
+    shown = shipyard("models", "show", "iris/1").output
+    assert "not checked" in shown and "agree" not in shown.replace("agreement", "")

@@ -23,6 +23,7 @@ def test_a_model_without_a_converter_stays_native_and_says_why(services: Service
     assert version.serving_runtime == "native"
     assert version.compiled is None
     assert version.compile_error is not None and "chebyshev" in version.compile_error
+    assert version.compile_error.startswith("failed to convert: skl2onnx cannot convert")
     assert services.registry.load_version(version).flavor == "sklearn"
     with pytest.raises(ModelLoadError, match="has no compiled form"):
         services.registry.load_version(version, runtime="compiled")
@@ -40,7 +41,8 @@ def test_a_compiled_form_that_disagrees_is_kept_for_review_but_never_serves(serv
     model = KNeighborsClassifier(n_neighbors=4).fit(X, y)
     version = services.registry.register("ties", model, sample=X[:5], training_data=X)
     assert version.serving_runtime == "native"
-    assert version.compile_error is not None and "does not agree" in version.compile_error
+    assert version.compile_error is not None and version.compile_error.startswith("disagreed on ")
+    assert f"of {version.compiled.report['rows_checked']} rows" in version.compile_error  # type: ignore[union-attr]
     assert "labels differ" in version.compile_error
     assert version.compiled is not None and version.compiled.report["agreed"] is False
     assert version.compiled.report["labels_identical"] is False

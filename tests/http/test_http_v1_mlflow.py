@@ -104,7 +104,9 @@ def test_mlflow_bad_requests(server, content: bytes, content_type: str, status: 
         server.url + "/invocations", content=content, headers={**server.auth_headers, "Content-Type": content_type}
     )
     assert response.status_code == status, response.text
-    assert set(response.json()) >= {"error", "code"}
+    # MLflow's form (tests/fidelity has the rest): error_code and message, then our error and code.
+    assert set(response.json()) >= {"error_code", "message", "error", "code"}
+    assert response.json()["error_code"] == "BAD_REQUEST"
 
 
 def test_ping_and_health(server) -> None:

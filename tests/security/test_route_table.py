@@ -65,7 +65,7 @@ def test_the_table_is_the_router_and_the_document() -> None:
         (method.upper(), path) for path, ops in openapi_document()["paths"].items() for method in ops
     }
     assert [r.path for r in TABLE.starlette_routes()] == [s.path for s in ROUTES]
-    assert {s.path for s in HEALTH} == {"/v2/health/live", "/v2/health/ready", "/ping", "/health"}
+    assert {s.path for s in HEALTH} == {"/", "/v2/health/live", "/v2/health/ready", "/ping", "/health"}
     # Matching agrees with the table for every route, with parameters filled in.
     for spec in ROUTES:
         matched = TABLE.match(spec.method, path_for(spec))

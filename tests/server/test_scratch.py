@@ -4,6 +4,7 @@ Python-class models included) on a graceful stop, and those of dead processes at
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from pathlib import Path
 
 import httpx
@@ -74,3 +75,22 @@ def test_worker_metrics_directory_is_under_home_and_removed(tmp_path: Path) -> N
         server.terminate()
         assert server.wait(timeout=30) == 0
     assert not metrics[0].exists()
+
+
+def test_workers_socket_directory_is_private_and_removed_and_stale_ones_go(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    open_home(home).close()
+    root = Path(tempfile.gettempdir())
+    stale = root / f"shipyard-peers-{_dead_pid()}-test"  # left by a server killed with SIGKILL
+    stale.mkdir()
+    (stale / "1.sock").touch()
+    server = LiveServer(home, [], settings={"workers": "2"})
+    with server:
+        assert server.proc is not None
+        mine = sorted(root.glob(f"shipyard-peers-{server.proc.pid}-*"))
+        assert len(mine) == 1
+        assert mine[0].stat().st_mode & 0o777 == 0o700
+        assert not stale.exists()
+        server.terminate()
+        assert server.wait(timeout=30) == 0
+    assert not mine[0].exists()

@@ -57,7 +57,9 @@ class ServerProcess:
         """``settings``: extra ``SHIPYARD_*`` environment for the server (name → value)."""
         port = free_port()
         env = {**os.environ, "SHIPYARD_HOME": str(home), **(settings or {})}
+        # The demo talks HTTP only: no gRPC port to collide with a server already running.
         command = [sys.executable, "-m", "shipyard", "serve", *refs, "--host", LOOPBACK, "--port", str(port)]
+        command += ["--grpc-port", "0"]
         with log_path.open("wb") as log:
             process = subprocess.Popen([*command, *extra_args], env=env, stdout=log, stderr=subprocess.STDOUT)
         return cls(process, f"http://{LOOPBACK}:{port}", log_path)

@@ -13,7 +13,7 @@ import click
 from shipyard.cli import lifecycle, model_governance, views
 from shipyard.cli.context import cli_state
 from shipyard.cli.inputs import parse_metrics, parse_pairs, parse_params, read_table, split_target
-from shipyard.cli.output import byte_progress, console, human_size, print_json, short_sha, show
+from shipyard.cli.output import console, human_size, print_json, short_sha, show
 from shipyard.errors import InvalidRequest
 
 
@@ -46,6 +46,13 @@ def models() -> None:
 )
 @click.option("--tier", type=click.Choice(["minimal", "limited", "high"]), help="The model's risk tier (a new model).")
 @click.option("--pii", "pii", multiple=True, metavar="FIELD=MARK", help="A PII mark: drop, hash or keep (repeat).")
+@click.option(
+    "--output-name",
+    "output_names",
+    multiple=True,
+    metavar="OUTPUT=NAME",
+    help="Name an ONNX graph output, e.g. variable=price (repeat).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON.")
 def register(
     *,
@@ -67,9 +74,11 @@ def register(
     compile_model: bool,
     tier: str | None,
     pii: tuple[str, ...],
+    output_names: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Register the model file (or Python package directory) PATH as the next version of NAME."""
+    from shipyard.compile import runtime_statement
     from shipyard.registry.refs import check_model_name
     from shipyard.sdk.local import register_with
 
@@ -83,6 +92,8 @@ def register(
         "tier": tier,
         "pii": parse_pairs(pii, option="--pii"),
     }
+    if output_names:
+        options["output_names"] = parse_pairs(output_names, option="--output-name")
     if not path.exists():
         raise InvalidRequest(f"model file not found: {path}", hint="check the path")
     if target is not None and training_file is None:
@@ -92,15 +103,14 @@ def register(
     if training_file:
         table = read_table(training_file, what="training data")
         training = split_target(table, target) if target else table
-    size = path.stat().st_size if path.is_file() else None
-    with cli_state().services() as services, byte_progress(f"uploading {path.name}", size) as progress:
+    with cli_state().services() as services, stage_progress(path.name) as stage:
         version = register_with(
             services.registry,
             name,
             path,
             sample=sample,
             training_data=training,
-            progress=progress,
+            stage=stage,
             flavor=flavor,
             description=description,
             trust_pickle=trust_pickle,
@@ -110,8 +120,11 @@ def register(
             parent_version=parent,
             **options,
         )
+    statement = runtime_statement(
+        version.serving_runtime, version.compile_error, version.compiled.report if version.compiled else None
+    )
     if as_json:
-        print_json(version.to_dict())
+        print_json({**version.to_dict(), "runtime_statement": statement})
         return
     line = (
         f"Registered {version.ref} ({version.flavor}, sha256 {short_sha(version.artifact.sha256)}, "
@@ -120,6 +133,7 @@ def register(
     if version.unsafe_format:
         line += " UNSAFE: pickle format, loading it runs code"
     click.echo(line)
+    click.echo(f"Runtime: {statement}")
 
 
 @models.command("list")
@@ -263,5 +277,40 @@ def row_progress(description: str) -> Iterator[Callable[[int, int], None]]:
 
         def update(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+_STAGE_LABELS = {
+    "loading": "loading {name}",
+    "checking": "checking it on its sample",
+    "profiling": "profiling the training data",
+    "compiling": "compiling to ONNX",
+    "verifying": "verifying the compiled form",
+    "storing": "hashing and storing {name}",
+}
+
+
+@contextmanager
+def stage_progress(name: str) -> Iterator[Callable[[str, int, int | None], None]]:
+    """One line per registration stage on stderr (``registry.service.STAGES``); yields
+    ``stage(name, done, total)``: rows while verifying, bytes while storing."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    err = console(stderr=True)
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"))
+    with Progress(*columns, TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal) as bar:
+        current: list[Any] = []  # [stage name, task id]
+
+        def update(stage: str, done: int, total: int | None) -> None:
+            if not current or current[0] != stage:
+                if current:
+                    bar.update(current[1], total=1, completed=1)
+                label = _STAGE_LABELS.get(stage, stage).format(name=name)
+                current[:] = [stage, bar.add_task(label, total=None, detail="")]
+            detail = ""
+            if total:
+                detail = f"{human_size(done)}/{human_size(total)}" if stage == "storing" else f"{done}/{total} rows"
+            bar.update(current[1], completed=done, total=total, detail=detail)
 
         yield update

@@ -43,7 +43,7 @@ def predict(ref: str, input_file: str, url: str | None, api_key_file: str | None
         with cli_state().services() as services:
             model = LocalModel.from_registry(services.registry, parsed)
         outputs = model.predict_outputs(data)
-        answered_by = model.version.ref
+        answered_by, server = model.version.ref, None
     else:
         from shipyard.sdk.client import Client
 
@@ -54,11 +54,13 @@ def predict(ref: str, input_file: str, url: str | None, api_key_file: str | None
             )
         with Client(url, api_key=read_api_key_file(api_key_file)) as client:
             outputs = client.predict(parsed.name, data, version=parsed.version)
-        answered_by = f"{url} {parsed}"
+        answered_by, server = str(parsed), url
     if as_json:
-        print_json({"model": answered_by, "outputs": {k: _json_values(v) for k, v in outputs.items()}})
+        where = {} if server is None else {"server": server}
+        print_json({"model": answered_by, **where, "outputs": {k: _json_values(v) for k, v in outputs.items()}})
         return
-    show(_outputs_table(outputs, title=f"predictions from {answered_by}"))
+    title = f"predictions from {answered_by}" + ("" if server is None else f" at {server}")
+    show(_outputs_table(outputs, title=title))
     rows = len(next(iter(outputs.values()))) if outputs else 0
     if rows > MAX_SHOWN_ROWS:
         click.echo(f"({rows - MAX_SHOWN_ROWS} more rows; use --json for all of them)")

@@ -34,7 +34,7 @@ def models_table(rows: Sequence[tuple[Model, list[int]]]) -> Table:
                 flag,
             ]
         )
-    return table(None, ["name", "latest", "aliases", "owner", "updated", ""], body)
+    return table(None, ["name", "latest", "aliases", "owner", "updated", "unsafe"], body)
 
 
 def model_view(model: Model, versions: Sequence[ModelVersion]) -> list[RenderableType]:
@@ -92,7 +92,7 @@ def version_view(version: ModelVersion) -> list[RenderableType]:
         ("parent", str(version.parent_version) if version.parent_version is not None else "-"),
         ("trusted types", ", ".join(version.trusted_types) or "-"),
         ("trust code", "yes" if version.trust_code else "no"),
-        ("runtime", f"{version.serving_runtime} serves"),
+        ("runtime", runtime_line(version)),
         *_compiled_facts(version),
         ("description", version.description or "-"),
         ("tags", _pairs(version.tags)),
@@ -148,6 +148,14 @@ def lifecycle_line(version: ModelVersion) -> str:
     return ", ".join(parts)
 
 
+def runtime_line(version: ModelVersion) -> str:
+    """Which runtime serves and why: ``compiled (agrees with the native model on 605 rows)``."""
+    from shipyard.compile import runtime_statement
+
+    report = version.compiled.report if version.compiled is not None else None
+    return runtime_statement(version.serving_runtime, version.compile_error, report)
+
+
 def _compiled_facts(version: ModelVersion) -> list[tuple[str, str | Text]]:
     compiled = version.compiled
     facts: list[tuple[str, str | Text]] = []
@@ -158,9 +166,7 @@ def _compiled_facts(version: ModelVersion) -> list[tuple[str, str | Text]]:
         timing = timing_line(compiled.report)
         if timing:
             facts.append(("one-row call", timing))
-    if version.compile_error:
-        facts.append(("not compiled" if compiled is None else "refused", Text(version.compile_error, style="yellow")))
-    elif compiled is None:
+    if compiled is None and not version.compile_error:
         facts.append(("compiled", "-"))
     return facts
 
@@ -175,10 +181,19 @@ def agreement_line(report: Mapping[str, Any]) -> str:
     for name, diff in (report.get("max_abs_diff") or {}).items():
         bound = tolerance.get(name) or tolerance.get("values", "")
         parts.append(f"max |diff| {name} {diff:.2g} (tolerance {bound})")
-    verdict = "agrees" if report.get("agreed") else "does NOT agree"
-    rows = f"{report.get('rows_checked', 0)} rows ({report.get('data', '?')})"
+    checked = int(report.get("rows_checked") or 0)
+    if not checked:
+        reason = str(report.get("reason") or "no rows to check the compiled form on")
+        return reason if reason.startswith("not checked") else f"not checked: {reason}"
+    if report.get("agreed"):
+        verdict = f"agrees on {checked} rows"
+    else:
+        # Reports written before ``disagreed_rows`` existed: the worst output's count.
+        disagreed = report.get("disagreed_rows", max((report.get("mismatched_rows") or {}).values(), default=0))
+        verdict = f"disagrees on {disagreed} of {checked} rows"
+    rows = f"({report.get('data', '?')})"
     precision = f", {report['precision']}" if report.get("precision") else ""
-    return f"{verdict} on {rows}{precision}: " + ("; ".join(parts) or str(report.get("reason") or "-"))
+    return f"{verdict} {rows}{precision}: " + ("; ".join(parts) or str(report.get("reason") or "-"))
 
 
 def timing_line(report: Mapping[str, Any]) -> str | None:
@@ -192,14 +207,13 @@ def compile_lines(version: ModelVersion) -> list[str]:
     """What ``shipyard models compile`` prints: the outcome, its agreement figures, its timings."""
     compiled = version.compiled
     if compiled is None:
-        return [f"{version.ref}: not compiled, native serves ({version.compile_error})"]
-    head = f"{version.ref}: compiled (sha256 {short_sha(compiled.artifact.sha256)}), {version.serving_runtime} serves"
-    lines = [head, f"  {agreement_line(compiled.report)}"]
+        return [f"{version.ref}: {runtime_line(version)}"]
+    head = f"{version.ref}: {runtime_line(version)}"
+    lines = [head, f"  compiled form: sha256 {short_sha(compiled.artifact.sha256)}"]
+    lines.append(f"  {agreement_line(compiled.report)}")
     timing = timing_line(compiled.report)
     if timing:
         lines.append(f"  one-row call: {timing}")
-    if version.compile_error:
-        lines.append(f"  refused: {version.compile_error}")
     return lines
 
 

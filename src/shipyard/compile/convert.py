@@ -10,14 +10,17 @@ artifact is self-contained:
 - ``shipyard.outputs``: the native output names in the graph's output order;
 - ``shipyard.label_classes`` (optional): the graph's labels are indices into these.
 
-Anything that cannot be converted raises ``UnsupportedFormat`` with the reason, which the
-registry records; it is never a registration failure.
+What to convert comes from the model's public hook, ``LoadedModel.compilable``: a library
+object for one of the converters here (``NativeObject``, by its ``library``), or a graph the
+flavor wrote itself (``OnnxGraph``). Anything that cannot be converted raises
+``UnsupportedFormat`` with the reason, which the registry records; it is never a
+registration failure.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata as pkg_metadata
 from typing import Any
@@ -25,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from shipyard.errors import UnsupportedFormat
-from shipyard.flavors.base import LoadedModel
+from shipyard.flavors.base import NativeObject, OnnxGraph
 from shipyard.schema.signature import Signature
 
 INPUTS_KEY = "shipyard.inputs"
@@ -54,14 +57,6 @@ def _version(package: str) -> str:
         return "unknown"
 
 
-def _native(loaded: LoadedModel, attribute: str) -> Any:
-    # The flavors keep their library object private; reading it here avoids loading twice.
-    value = getattr(loaded, attribute, None)
-    if value is None:
-        raise UnsupportedFormat(f"the loaded {loaded.flavor} model does not expose its {attribute.strip('_')}")
-    return value
-
-
 def _annotate(model: Any, inputs: Mapping[str, Any], outputs: list[str], classes: np.ndarray | None) -> bytes:
     from onnx import helper
 
@@ -73,30 +68,40 @@ def _annotate(model: Any, inputs: Mapping[str, Any], outputs: list[str], classes
     return data
 
 
-def convert(loaded: LoadedModel, signature: Signature) -> Conversion:
-    """The ONNX form of ``loaded`` (registered with ``signature``), or ``UnsupportedFormat``."""
-    if signature.kind != "columns":
-        raise UnsupportedFormat("only models with a columns signature are compiled")
-    outputs = [spec.name for spec in loaded.outputs]
-    if loaded.flavor == "sklearn":
-        return _sklearn(_native(loaded, "_model"), signature, outputs)
-    if loaded.flavor == "lightgbm":
-        from shipyard.compile.boosters import lightgbm_graph
+def convert(offered: NativeObject | OnnxGraph, signature: Signature, outputs: list[str]) -> Conversion:
+    """The ONNX form of what a model offered (``LoadedModel.compilable``), registered with
+    ``signature`` and answering ``outputs``; or ``UnsupportedFormat`` saying why not."""
+    if isinstance(offered, OnnxGraph):
+        kind = offered.inputs.get("kind")
+        if kind not in ("matrix", "columns"):
+            raise UnsupportedFormat(f"the flavor's ONNX graph has inputs of kind {kind!r} (matrix or columns)")
+        from onnx import ModelProto
 
-        classes = getattr(loaded, "_classes", None)
-        graph = lightgbm_graph(_native(loaded, "_booster"), classes)
-        data = _annotate(graph, {"kind": "matrix", "dtype": "float64"}, outputs, classes)
-        return Conversion(data, "float64", {"onnx": _version("onnx"), "shipyard": "TreeEnsemble/ai.onnx.ml-5"})
-    if loaded.flavor == "xgboost":
-        from shipyard.compile.boosters import xgboost_graph
+        graph = ModelProto()
+        graph.CopyFrom(offered.model)  # annotated here: the flavor's own graph stays as it was
+        classes = np.asarray(offered.classes) if offered.classes is not None else None
+        data = _annotate(graph, offered.inputs, outputs, classes)
+        return Conversion(data, offered.precision, dict(offered.converter))
+    converter = _CONVERTERS.get(offered.library)
+    if converter is None:
+        raise UnsupportedFormat(f"no ONNX converter for {offered.library} objects")
+    return converter(offered, signature, outputs)
 
-        graph = xgboost_graph(_native(loaded, "_booster"))
-        classes = getattr(loaded, "_classes", None)
-        data = _annotate(graph, {"kind": "matrix", "dtype": "float32"}, outputs, classes)
-        return Conversion(data, "float32", {"onnxmltools": _version("onnxmltools"), "onnx": _version("onnx")})
-    if loaded.flavor == "onnx":
-        raise UnsupportedFormat("the model is already ONNX")
-    raise UnsupportedFormat(f"no ONNX converter for {loaded.flavor} models")
+
+def _lightgbm(native: NativeObject, signature: Signature, outputs: list[str]) -> Conversion:
+    from shipyard.compile.boosters import lightgbm_graph
+
+    graph = lightgbm_graph(native.model, native.classes)
+    data = _annotate(graph, {"kind": "matrix", "dtype": "float64"}, outputs, native.classes)
+    return Conversion(data, "float64", {"onnx": _version("onnx"), "shipyard": "TreeEnsemble/ai.onnx.ml-5"})
+
+
+def _xgboost(native: NativeObject, signature: Signature, outputs: list[str]) -> Conversion:
+    from shipyard.compile.boosters import xgboost_graph
+
+    graph = xgboost_graph(native.model)
+    data = _annotate(graph, {"kind": "matrix", "dtype": "float32"}, outputs, native.classes)
+    return Conversion(data, "float32", {"onnxmltools": _version("onnxmltools"), "onnx": _version("onnx")})
 
 
 def _column_inputs(model: Any) -> bool:
@@ -117,11 +122,12 @@ def _final(model: Any) -> Any:
     return model
 
 
-def _sklearn(model: Any, signature: Signature, outputs: list[str]) -> Conversion:
+def _sklearn(native: NativeObject, signature: Signature, outputs: list[str]) -> Conversion:
     from sklearn.base import is_classifier, is_regressor
 
-    from shipyard.compile import sklearn_imputer, sklearn_trees
+    from shipyard.compile import sklearn_columns, sklearn_imputer, sklearn_trees
 
+    model = native.model
     final = _final(model)
     if not (is_classifier(final) or is_regressor(final)):
         raise UnsupportedFormat(f"{type(final).__name__} is neither a classifier nor a regressor")
@@ -146,10 +152,12 @@ def _sklearn(model: Any, signature: Signature, outputs: list[str]) -> Conversion
     else:
         initial = [("X", DoubleTensorType([None, len(dtypes)]))]
         inputs = {"kind": "matrix", "dtype": "float64"}
-    conversions, shapes = sklearn_trees.custom_functions()
-    more_conversions, more_shapes = sklearn_imputer.custom_functions()
-    conversions.update(more_conversions)
-    shapes.update(more_shapes)
+    conversions: dict[Any, Any] = {}
+    shapes: dict[Any, Any] = {}
+    for module in (sklearn_trees, sklearn_imputer, sklearn_columns):
+        more_conversions, more_shapes = module.custom_functions()
+        conversions.update(more_conversions)
+        shapes.update(more_shapes)
     options = {id(final): {"zipmap": False}} if is_classifier(final) else None
     try:
         graph = convert_sklearn(
@@ -159,6 +167,7 @@ def _sklearn(model: Any, signature: Signature, outputs: list[str]) -> Conversion
             options=options,
             custom_conversion_functions=conversions,
             custom_shape_calculators=shapes,
+            custom_parsers=sklearn_columns.custom_parsers(),
         )
     except UnsupportedFormat:
         raise
@@ -171,3 +180,11 @@ def _sklearn(model: Any, signature: Signature, outputs: list[str]) -> Conversion
     data = _annotate(graph, inputs, outputs, None)
     versions = {"skl2onnx": _version("skl2onnx"), "onnx": _version("onnx"), "shipyard": "TreeEnsemble/ai.onnx.ml-5"}
     return Conversion(data, "float64", versions)
+
+
+_CONVERTERS: dict[str, Callable[[NativeObject, Signature, list[str]], Conversion]] = {
+    "sklearn": _sklearn,
+    "lightgbm": _lightgbm,
+    "xgboost": _xgboost,
+}
+"""The built-in converters, by ``NativeObject.library``."""

@@ -16,42 +16,27 @@ from typing import Any
 import numpy as np
 
 from shipyard.errors import InvalidRequest
-from shipyard.schema.batch import Batch, RawInput, RawInputs
+from shipyard.schema.batch import Batch, RawInputs
 from shipyard.schema.examples import raw_inputs_from_example
 from shipyard.schema.signature import Signature, numpy_dtype
+from shipyard.schema.tabular import n_rows, take_rows
 from shipyard.schema.validate import validate_inputs
 
 DEFAULT_MAX_ROWS = 10_000
 
 
-def _raw(data: Any) -> RawInputs:
-    if hasattr(data, "columns") and hasattr(data, "iloc"):
-        return RawInputs(tuple(RawInput(str(c), data[c].to_numpy()) for c in data.columns))
-    if isinstance(data, Mapping):
-        return RawInputs(tuple(RawInput(str(k), np.asarray(v)) for k, v in data.items()))
-    array = np.asarray(data)
-    if array.ndim == 1:
-        array = array.reshape(-1, 1)
-    return RawInputs((RawInput(None, array),))
-
-
-def _head(data: Any, rows: int, seed: int) -> Any:
+def _sample_rows(data: Any, rows: int, seed: int) -> Any:
     """At most ``rows`` rows of ``data``: a fixed-seed random subset when there are more."""
-    n = len(data) if not isinstance(data, Mapping) else len(next(iter(data.values())))
+    n = n_rows(data)
     if n <= rows:
         return data
-    index = np.sort(np.random.default_rng(seed).choice(n, size=rows, replace=False))
-    if hasattr(data, "iloc"):
-        return data.iloc[index]
-    if isinstance(data, Mapping):
-        return {k: np.asarray(v)[index] for k, v in data.items()}
-    return np.asarray(data)[index]
+    return take_rows(data, np.sort(np.random.default_rng(seed).choice(n, size=rows, replace=False)))
 
 
 def batch_from_data(signature: Signature, data: Any, *, max_rows: int = DEFAULT_MAX_ROWS, seed: int = 0) -> Batch:
-    """Up to ``max_rows`` rows of ``data`` (DataFrame, 2-D array, dict of columns) as a batch."""
-    subset = _head(data, max_rows, seed)
-    return validate_inputs(signature, _raw(subset), max_rows=max(1, max_rows))
+    """Up to ``max_rows`` rows of ``data`` (a table: ``schema.tabular``) as a batch."""
+    subset = _sample_rows(data, max_rows, seed)
+    return validate_inputs(signature, RawInputs.from_table(subset), max_rows=max(1, max_rows))
 
 
 def batch_from_example(signature: Signature, example: Mapping[str, Any]) -> Batch:
@@ -108,4 +93,4 @@ def batch_from_profile(signature: Signature, profile: Mapping[str, Any], *, rows
             data[spec.name] = np.asarray([str(v) for v in values.tolist()], dtype=object)
         else:
             data[spec.name] = values.astype(numpy_dtype(spec.dtype))
-    return validate_inputs(signature, _raw(data), max_rows=rows)
+    return validate_inputs(signature, RawInputs.from_table(data), max_rows=rows)

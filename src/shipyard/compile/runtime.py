@@ -14,11 +14,13 @@ one-row call is too small to split.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import numpy as np
 
 from shipyard.compile.convert import CLASSES_KEY, INPUTS_KEY, OUTPUTS_KEY
+from shipyard.compile.sklearn_imputer import MISSING_TEXT
 from shipyard.errors import ModelLoadError
 from shipyard.flavors.base import LoadedModel
 from shipyard.flavors.classifier_outputs import PREDICT, PREDICT_PROBA, as_label_array
@@ -79,7 +81,7 @@ class CompiledModel(LoadedModel):
         for name, dtype in self._inputs["dtypes"].items():
             column = batch.column(name)
             if dtype == "string":
-                values = np.asarray([str(v) for v in column.tolist()], dtype=object)
+                values = _text(column)
             elif dtype.startswith(("int", "uint")):
                 values = column.astype(np.int64, copy=False)
             else:
@@ -106,6 +108,21 @@ class CompiledModel(LoadedModel):
                 return value
             return np.asarray([v.decode() if isinstance(v, bytes) else str(v) for v in value.tolist()], dtype=object)
         return value.astype(numpy_dtype(spec.dtype), copy=False)
+
+
+def _text(column: np.ndarray) -> np.ndarray:
+    """A text column as the graph takes it: strings, a missing value (None, NaN) as ``MISSING_TEXT``."""
+    if column.dtype.kind == "U":
+        return column.astype(object)
+    return np.asarray([_text_value(v) for v in column.tolist()], dtype=object)
+
+
+def _text_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return MISSING_TEXT
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def load_compiled(model_bytes: bytes, signature: Signature) -> CompiledModel:

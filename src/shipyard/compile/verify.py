@@ -36,29 +36,32 @@ def _is_label(values: np.ndarray) -> bool:
     return values.dtype.kind in ("O", "U", "S", "b", "i", "u")
 
 
-def _compare(name: str, native: np.ndarray, compiled: np.ndarray, stats: dict[str, Any], tolerance: float) -> None:
+def _compare(
+    name: str, native: np.ndarray, compiled: np.ndarray, stats: dict[str, Any], tolerance: float
+) -> np.ndarray:
+    """Record how output ``name`` differs; the rows on which it disagrees."""
     kind = "labels" if _is_label(native) else "values"
     entry = stats.setdefault(name, {"kind": kind, "max_abs_diff": 0.0, "mismatches": 0})
+    rows = len(native)
     if native.shape != compiled.shape or native.dtype != compiled.dtype:
         entry["shape_or_dtype"] = (
             f"native {native.dtype}{list(native.shape)} vs compiled {compiled.dtype}{list(compiled.shape)}"
         )
-        entry["mismatches"] += len(native)
-        return
+        entry["mismatches"] += rows
+        return np.ones(rows, dtype=bool)
     if kind == "labels":
-        entry["mismatches"] += int(np.sum(native != compiled))
-        return
-    a, b = native.astype(np.float64), compiled.astype(np.float64)
-    both_nan = np.isnan(a) & np.isnan(b)
-    diff = np.where(both_nan, 0.0, np.abs(a - b))
-    diff = np.where(np.isnan(diff), np.inf, diff)
-    entry["max_abs_diff"] = max(entry["max_abs_diff"], float(diff.max()) if diff.size else 0.0)
-    if name == PREDICT_PROBA:
-        allowed = np.full_like(diff, PROBA_ABS_TOLERANCE)
+        bad = native != compiled
     else:
-        allowed = tolerance * np.maximum(1.0, np.abs(a))
-    bad = diff > allowed
-    entry["mismatches"] += int(bad.any(axis=1).sum() if bad.ndim == 2 else bad.sum())
+        a, b = native.astype(np.float64), compiled.astype(np.float64)
+        both_nan = np.isnan(a) & np.isnan(b)
+        diff = np.where(both_nan, 0.0, np.abs(a - b))
+        diff = np.where(np.isnan(diff), np.inf, diff)
+        entry["max_abs_diff"] = max(entry["max_abs_diff"], float(diff.max()) if diff.size else 0.0)
+        allowed = PROBA_ABS_TOLERANCE if name == PREDICT_PROBA else tolerance * np.maximum(1.0, np.abs(a))
+        bad = diff > allowed
+    per_row = bad.reshape(rows, -1).any(axis=1) if rows else np.zeros(0, dtype=bool)
+    entry["mismatches"] += int(per_row.sum())
+    return per_row
 
 
 def _one_row_seconds(model: LoadedModel, batch: Batch) -> float:
@@ -89,24 +92,31 @@ def check_agreement(
     compiled_names = [spec.name for spec in compiled.outputs]
     if names != compiled_names:
         return _report(total, stats, f"the compiled outputs {compiled_names} differ from the native {names}", tolerance)
+    disagreed = 0
     for batch in batches:
         for start in range(0, batch.n_rows, CHUNK_ROWS):
             part = batch.take(start, min(start + CHUNK_ROWS, batch.n_rows))
             want, got = native.predict(part), compiled.predict(part)
+            bad = np.zeros(part.n_rows, dtype=bool)
             for name in names:
-                _compare(name, np.asarray(want[name]), np.asarray(got[name]), stats, tolerance)
+                bad |= _compare(name, np.asarray(want[name]), np.asarray(got[name]), stats, tolerance)
+            disagreed += int(bad.sum())
             done += part.n_rows
             if progress is not None:
                 progress(done, total)
-    reason = None
-    for name, entry in stats.items():
-        if entry["mismatches"]:
-            detail = entry.get("shape_or_dtype") or (
-                "not identical" if entry["kind"] == "labels" else f"max abs diff {entry['max_abs_diff']:.3g}"
-            )
-            reason = f"{name}: {entry['kind']} differ on {entry['mismatches']} of {total} rows ({detail})"
-            break
+    details = [
+        f"{name}: {entry['kind']} differ on {entry['mismatches']} rows ("
+        + (
+            entry.get("shape_or_dtype")
+            or ("not identical" if entry["kind"] == "labels" else f"max abs diff {entry['max_abs_diff']:.3g}")
+        )
+        + ")"
+        for name, entry in stats.items()
+        if entry["mismatches"]
+    ]
+    reason = f"disagreed on {disagreed} of {total} rows: {'; '.join(details)}" if disagreed else None
     report = _report(total, stats, reason, tolerance)
+    report["disagreed_rows"] = disagreed
     if batches and batches[0].n_rows:
         report["native_one_row_us"] = round(_one_row_seconds(native, batches[0]) * 1e6, 1)
         report["compiled_one_row_us"] = round(_one_row_seconds(compiled, batches[0]) * 1e6, 1)

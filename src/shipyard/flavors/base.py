@@ -4,12 +4,17 @@ A ``Flavor`` knows one on-disk format: how to recognise it from its bytes, how t
 live Python object into it, and how to load it into a ``LoadedModel`` whose ``predict``
 takes a validated ``Batch`` and returns named outputs. Loading never executes code the
 registrant did not trust: see ``LoadOptions``.
+
+A ``LoadedModel`` opts into compilation (``shipyard.compile``) through one public hook,
+``compilable``: it hands over its library object for a converter Shipyard has
+(``NativeObject``), or writes the ONNX graph itself (``OnnxGraph``). The compiler never
+looks at a flavor's name or its private attributes, so a new flavor opts in here alone.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -18,6 +23,7 @@ import numpy as np
 
 from shipyard.schema.batch import Batch, Outputs
 from shipyard.schema.signature import FieldSpec, Signature
+from shipyard.schema.tabular import table_columns
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,38 @@ class SavedModel:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class NativeObject:
+    """A loaded model's library object, for one of the converters ``shipyard.compile`` has."""
+
+    library: str
+    """Which converter takes ``model``: ``sklearn`` (an estimator or pipeline, through
+    skl2onnx), ``lightgbm`` (a ``lightgbm.Booster``) or ``xgboost`` (an ``xgboost.Booster``)."""
+    model: Any
+    classes: np.ndarray | None = None
+    """The labels the model's class indices stand for (boosters know only indices)."""
+
+
+@dataclass(frozen=True)
+class OnnxGraph:
+    """An ONNX graph a flavor wrote itself, and how the compiled runtime feeds and reads it.
+
+    The graph's first outputs answer ``LoadedModel.outputs``, in that order and in the same
+    units (labels, or indices into ``classes``; probabilities one column per class)."""
+
+    model: Any
+    """An ``onnx.ModelProto``."""
+    inputs: Mapping[str, Any]
+    """``{"kind": "matrix", "dtype": "float64"}``: one ``[rows, columns]`` tensor in signature
+    order; or ``{"kind": "columns", "dtypes": {column: dtype}}``: one ``[rows, 1]`` tensor per column."""
+    precision: str = "float64"
+    """``float32`` when the model itself computes in single precision (a looser check)."""
+    classes: Sequence[Any] | None = None
+    """When the graph's ``predict`` output holds class indices: the labels they stand for."""
+    converter: Mapping[str, str] = field(default_factory=dict)
+    """Names and versions of what wrote the graph, for the compile report."""
+
+
 class LoadedModel(ABC):
     """A model in memory, ready to answer."""
 
@@ -69,17 +107,22 @@ class LoadedModel(ABC):
     def predict(self, batch: Batch) -> Outputs:
         """Outputs for every row of ``batch``; each array's first dimension is the rows."""
 
+    def compilable(self, signature: Signature) -> NativeObject | OnnxGraph | None:
+        """What ``shipyard.compile`` may turn into an ONNX graph for serving under ``signature``
+        (the version's inputs): the library object for a built-in converter, a graph the flavor
+        wrote, or None (the default: no converter, the native form serves). Raise
+        ``UnsupportedFormat`` with the reason when this model can never be compiled."""
+        return None
+
     def predict_array(self, data: Any) -> Outputs:
         """Convenience for the SDK: predict on a DataFrame, 2-D array or mapping without a
         wire round trip. Inputs are checked against ``input_signature`` where known."""
         from shipyard.schema.signature import infer_signature
 
         signature = self.input_signature() or infer_signature(data)
-        if hasattr(data, "columns") and hasattr(data, "dtypes"):
-            columns = {str(c): data[c].to_numpy() for c in data.columns}
+        columns = table_columns(data)
+        if columns is not None:
             return self.predict(Batch(signature, columns={f.name: columns[f.name] for f in signature.inputs}))
-        if isinstance(data, Mapping):
-            return self.predict(Batch(signature, columns={k: np.asarray(v) for k, v in data.items()}))
         return self.predict(Batch(signature, matrix=np.asarray(data)))
 
 
@@ -106,6 +149,19 @@ class Flavor(ABC):
         raise UnsupportedFormat(
             f"the {self.name} format cannot save a live object", hint="save the model to a file and register the file"
         )
+
+    def output_metadata(self, path: Path, requested: Mapping[str, str] | None) -> dict[str, Any]:
+        """Metadata recording how the model's outputs are named, merged into the version's
+        metadata at registration; ``requested``: the registrant's ``{output: name}``. Only
+        formats whose outputs carry arbitrary names (ONNX graphs) take names; the default
+        refuses them."""
+        if requested:
+            from shipyard.errors import InvalidRequest
+
+            raise InvalidRequest(
+                f"the {self.name} format names its outputs itself", hint="output names apply to ONNX models"
+            )
+        return {}
 
     def required_trust(self, path: Path) -> tuple[str, ...]:
         """Type names (or other things) a file needs trusted before it may load; for

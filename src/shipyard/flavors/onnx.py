@@ -1,9 +1,12 @@
 """ONNX graphs run by onnxruntime on the CPU.
 
-Outputs keep the graph's output names (skl2onnx classifiers answer ``label`` and
-``probabilities``, or ``output_label`` and ``output_probability``). A ZipMap output, a
-list of ``{class: probability}`` dicts per row, becomes a 2-D float32 array with one
-column per class in the graph's class order; converting with ``zipmap=False`` avoids it.
+Outputs answer under the names every other flavor uses: at registration the usual
+classifier pairs of converters (``output_label``/``output_probability``,
+``label``/``probabilities``) become ``predict``/``predict_proba``, and the registrant may
+name any graph output (``output_names``); the mapping is recorded in the version's metadata
+(``OUTPUT_NAMES_KEY``), so a version registered before keeps its graph's names. A ZipMap
+output, a list of ``{class: probability}`` dicts per row, becomes a 2-D float32 array with
+one column per class in the graph's class order; converting with ``zipmap=False`` avoids it.
 
 Thread safety: ``InferenceSession.run`` may be called from several threads at once. Each
 session uses one intra-op thread by default because the server already runs requests in
@@ -13,14 +16,16 @@ parallel; set ``metadata["onnx_intra_op_threads"]`` to change it.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from shipyard.errors import ModelLoadError, SignatureMismatch, UnsafeFormat, UnsupportedFormat
+from shipyard.errors import InvalidRequest, ModelLoadError, SignatureMismatch, UnsafeFormat, UnsupportedFormat
 from shipyard.flavors.base import Flavor, LoadedModel, LoadOptions, SavedModel
+from shipyard.flavors.classifier_outputs import PREDICT, PREDICT_PROBA
 from shipyard.schema.batch import Batch, Outputs
 from shipyard.schema.signature import FieldSpec, Signature, numpy_dtype
 
@@ -28,6 +33,12 @@ logger = logging.getLogger(__name__)
 
 FILENAME = "model.onnx"
 THREADS_KEY = "onnx_intra_op_threads"
+OUTPUT_NAMES_KEY = "output_names"
+"""``{graph output: name it answers as}`` in the version's metadata."""
+USUAL_PAIRS = (("output_label", "output_probability"), ("label", "probabilities"))
+"""Converters' classifier outputs (skl2onnx, onnxmltools, tf2onnx), named ``predict`` and
+``predict_proba`` as every other flavor names them."""
+_OUTPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
 # Field 1 of ModelProto (ir_version, a varint) is what every ONNX serializer writes first.
 _IR_VERSION_TAG = 0x08
 
@@ -79,16 +90,20 @@ def _zipmap_labels(model: Any) -> dict[str, np.ndarray]:
 class OnnxModel(LoadedModel):
     flavor = "onnx"
 
-    def __init__(self, session: Any, zipmaps: Mapping[str, np.ndarray]) -> None:
+    def __init__(self, session: Any, zipmaps: Mapping[str, np.ndarray], names: Mapping[str, str] | None = None) -> None:
         self._session = session
         self._inputs = [(i.name, i.type, list(i.shape)) for i in session.get_inputs()]
         self._zipmaps = dict(zipmaps)
+        names = names or {}
         specs = []
+        self._graph_outputs = []
         for out in session.get_outputs():
+            self._graph_outputs.append(out.name)
+            name = names.get(out.name, out.name)
             if out.name in self._zipmaps:
-                specs.append(FieldSpec(out.name, "float32", shape=(-1, len(self._zipmaps[out.name]))))
+                specs.append(FieldSpec(name, "float32", shape=(-1, len(self._zipmaps[out.name]))))
             else:
-                specs.append(FieldSpec(out.name, _dtype(out.type, f"output {out.name!r}"), shape=_shape(out.shape)))
+                specs.append(FieldSpec(name, _dtype(out.type, f"output {out.name!r}"), shape=_shape(out.shape)))
         self._outputs = tuple(specs)
         self._signature = self._describe_inputs()
 
@@ -115,12 +130,15 @@ class OnnxModel(LoadedModel):
     def input_signature(self) -> Signature:
         return self._signature
 
+    def compilable(self, signature: Signature) -> None:
+        raise UnsupportedFormat("the model is already ONNX")
+
     def predict(self, batch: Batch) -> Outputs:
         results = self._session.run(None, self._feeds(batch))
         outputs: Outputs = {}
-        for spec, value in zip(self._outputs, results, strict=True):
-            if spec.name in self._zipmaps:
-                outputs[spec.name] = _unzip(value, self._zipmaps[spec.name])
+        for spec, graph_name, value in zip(self._outputs, self._graph_outputs, results, strict=True):
+            if graph_name in self._zipmaps:
+                outputs[spec.name] = _unzip(value, self._zipmaps[graph_name])
             elif spec.dtype == "string":
                 outputs[spec.name] = np.asarray(value, dtype=object)
             else:
@@ -178,6 +196,15 @@ class OnnxFlavor(Flavor):
     def can_save(self, obj: Any) -> bool:
         return any(f"{c.__module__}.{c.__name__}" == "onnx.onnx_ml_pb2.ModelProto" for c in type(obj).__mro__)
 
+    def output_metadata(self, path: Path, requested: Mapping[str, str] | None) -> dict[str, Any]:
+        import onnx
+
+        try:
+            graph = onnx.load(str(path), load_external_data=False).graph
+        except Exception as exc:
+            raise ModelLoadError(f"{path.name} is not a readable ONNX model: {_reason(exc)}") from exc
+        return {OUTPUT_NAMES_KEY: output_names([o.name for o in graph.output], requested or {})}
+
     def save(self, obj: Any, dest_dir: Path, *, trusted_types: tuple[str, ...] = ()) -> SavedModel:
         import onnx
 
@@ -217,7 +244,31 @@ class OnnxFlavor(Flavor):
         except Exception as exc:
             raise ModelLoadError(f"onnxruntime could not load {path.name}: {_reason(exc)}") from exc
         logger.debug("loaded ONNX graph %s with %d intra-op threads", path.name, threads)
-        return OnnxModel(session, _zipmap_labels(graph))
+        names = options.metadata.get(OUTPUT_NAMES_KEY) or {}
+        return OnnxModel(session, _zipmap_labels(graph), {str(k): str(v) for k, v in dict(names).items()})
+
+
+def output_names(graph_outputs: list[str], requested: Mapping[str, str]) -> dict[str, str]:
+    """``{graph output: name}``: the usual classifier pair renamed, then the registrant's own
+    names over it; refuses names of outputs the graph lacks, and two outputs with one name."""
+    unknown = [k for k in requested if k not in graph_outputs]
+    if unknown:
+        raise InvalidRequest(
+            f"the ONNX graph has no output {unknown[0]!r}", hint=f"its outputs are {', '.join(graph_outputs)}"
+        )
+    bad = [v for v in requested.values() if not isinstance(v, str) or not _OUTPUT_NAME.match(v)]
+    if bad:
+        raise InvalidRequest(f"output name {bad[0]!r} is not a valid name (letters, digits, _ . : -)")
+    names: dict[str, str] = {}
+    for label, proba in USUAL_PAIRS:
+        if graph_outputs[:2] == [label, proba]:
+            names = {label: PREDICT, proba: PREDICT_PROBA}
+    names.update(requested)
+    answered = [names.get(o, o) for o in graph_outputs]
+    twice = sorted({n for n in answered if answered.count(n) > 1})
+    if twice:
+        raise InvalidRequest(f"two ONNX outputs would both be named {twice[0]!r}", hint="name each output once")
+    return {k: v for k, v in names.items() if k != v}
 
 
 def external_tensors(model: Any) -> list[str]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from shipyard.errors import ModelLoadError, UnsafeFormat, UnsupportedFormat
 from shipyard.flavors import skops_trust
-from shipyard.flavors.base import Flavor, LoadedModel, LoadOptions, SavedModel
+from shipyard.flavors.base import Flavor, LoadedModel, LoadOptions, NativeObject, SavedModel
 from shipyard.flavors.classifier_outputs import (
     PREDICT,
     PREDICT_PROBA,
@@ -75,6 +75,9 @@ class SklearnModel(LoadedModel):
         if isinstance(n_features, int | np.integer):
             return numbered_columns(int(n_features))
         return None
+
+    def compilable(self, signature: Signature) -> NativeObject:
+        return NativeObject("sklearn", self._model, self._classes)
 
     def predict(self, batch: Batch) -> Outputs:
         data = _model_input(batch, self._wants_frame)

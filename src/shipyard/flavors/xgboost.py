@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from shipyard.errors import ModelLoadError, UnsupportedFormat
-from shipyard.flavors.base import Flavor, LoadedModel, LoadOptions, SavedModel
+from shipyard.flavors.base import Flavor, LoadedModel, LoadOptions, NativeObject, SavedModel
 from shipyard.flavors.classifier_outputs import (
     CLASSES_KEY,
     PREDICT,
@@ -67,6 +67,9 @@ class XGBoostModel(LoadedModel):
 
     def input_signature(self) -> Signature:
         return numbered_columns(self._n_features, self._feature_names)
+
+    def compilable(self, signature: Signature) -> NativeObject:
+        return NativeObject("xgboost", self._booster, self._classes)
 
     def predict(self, batch: Batch) -> Outputs:
         matrix = batch.as_matrix(np.float64)

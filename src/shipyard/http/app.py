@@ -20,6 +20,8 @@ from starlette.middleware import Middleware
 from shipyard.bootstrap import Services, build_serving
 from shipyard.config import Settings
 from shipyard.errors import ConfigError, ShipyardError
+from shipyard.grpcapi.gate import Gate
+from shipyard.grpcapi.server import GrpcFront
 from shipyard.http.errors import http_error, shipyard_error, unhandled_error
 from shipyard.http.fastlane import InferenceFastLane
 from shipyard.http.middleware import EdgeMiddleware, decision_seconds
@@ -84,13 +86,31 @@ def create_app(services: Services, refs: Sequence[ModelRef], *, access: AccessPo
         services=services, manager=manager, dataplane=dataplane, metrics=metrics, openapi=openapi_document()
     )
 
+    gate = Gate(
+        settings=settings,
+        access=access or serving.access,
+        limiter=None if isinstance(limiter, NoLimits) else limiter,
+        audit=services.audit,
+    )
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         tracing.configure(settings)  # per worker process: its own exporter thread
-        await serving.start(refs)
+        # Bound before the models load (a taken port fails at once), answering once they have.
+        grpc_front = GrpcFront.bind(state, gate, settings) if settings.grpc_port else None
         try:
+            await serving.start(refs)
+        except BaseException:
+            if grpc_front is not None:
+                await grpc_front.stop(0)
+            raise
+        try:
+            if grpc_front is not None:
+                await grpc_front.start()
             yield
         finally:
+            if grpc_front is not None:
+                await grpc_front.stop(settings.graceful_timeout_seconds)
             await serving.close()
             tracing.shutdown()
 

@@ -219,7 +219,8 @@ async def rollback_alias(request: Request) -> Response:
     done = await run_in_threadpool(
         lambda: state.services.store.rollback_alias(name, alias, to=to, reason=reason, **_who(caller))
     )
-    await state.manager.refresh()
+    # An emergency rollback, above all, must reach every worker before it is reported done.
+    await state.manager.follow(f"{name}@{alias} is rolled back to version {done['version']}", name, alias)
     return JSONResponse(done)
 
 

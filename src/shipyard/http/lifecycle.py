@@ -2,8 +2,8 @@
 ``deprecate``, ``retire``, ``reinstate``, ``archive``, ``restore`` (``docs/lifecycle.md``).
 
 Each takes a JSON object (``{}`` when there is nothing to say), answers the version's record,
-and makes this server's watcher read the change at once (other servers see it within one
-poll). The change is audited as the calling key, from the caller's address.
+and answers once every worker of this server serves the change (other servers see it within
+one poll). The change is audited as the calling key, from the caller's address.
 """
 
 from __future__ import annotations
@@ -117,6 +117,7 @@ def _optional_text(body: dict[str, Any], key: str) -> str | None:
 
 
 async def _answer(state: AppState, record: ModelVersion) -> Response:
-    # This server serves the change at once; the others within one poll interval.
-    await state.manager.refresh()
+    # Every worker of this server serves the change before this answers; other servers
+    # within one poll interval.
+    await state.manager.follow(f"{record.ref} is {record.lifecycle} now")
     return JSONResponse(record.to_dict())

@@ -39,6 +39,7 @@ UPLOAD_FIELDS = frozenset(
         "parent_version",
         "tier",
         "pii",
+        "output_names",
     }
 )
 
@@ -81,7 +82,8 @@ async def set_alias(request: Request) -> Response:
     await run_in_threadpool(
         state.services.store.set_alias, name, alias, version, actor=caller.subject, source=caller.source or "unknown"
     )
-    await state.manager.refresh()
+    # Every worker serving name@alias serves the new version before this answers.
+    await state.manager.follow(f"{name}@{alias} points at version {version}", name, alias)
     return JSONResponse({"model": name, "alias": alias, "version": version})
 
 
@@ -238,6 +240,14 @@ def _register_options(meta: dict[str, Any]) -> dict[str, Any]:
         if not isinstance(marks, dict):
             raise InvalidRequest("metadata 'pii' must be an object of field name to drop, hash or keep")
         options["pii"] = marks
+    if "output_names" in meta:
+        names = meta["output_names"]
+        if not isinstance(names, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in names.items()):
+            raise InvalidRequest(
+                "metadata 'output_names' must be an object of graph output name to output name",
+                hint='e.g. {"output_label": "predict", "output_probability": "predict_proba"}',
+            )
+        options["output_names"] = names
     return options
 
 

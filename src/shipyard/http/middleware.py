@@ -42,9 +42,10 @@ from shipyard.errors import (
     Unauthenticated,
     UnsupportedMediaType,
 )
-from shipyard.governance.scopes import METRICS_READ, parse_patterns
+from shipyard.governance.scopes import parse_patterns
 from shipyard.http.errors import error_response
 from shipyard.http.route_spec import OPEN, SMALL_BODY_BYTES, RouteSpec, RouteTable
+from shipyard.http.scope_check import check_scope
 from shipyard.logs import ACCESS_LOGGER, REQUEST_ID
 from shipyard.monitoring import tracing
 from shipyard.monitoring.metrics import ServingMetrics
@@ -318,32 +319,17 @@ class EdgeMiddleware:
         return verdict
 
     def _authorize(self, spec: RouteSpec, params: dict[str, str], caller: Caller) -> None:
-        scope = spec.scope
-        target = spec.target
         model: str | None = None
-        if target == "model":
+        if spec.target == "model":
             model = params[spec.model_param] if spec.model_param is not None else self.default_model()
-            if model is None:
-                if caller.allows_some(scope):
-                    return
-            else:
-                if caller.allows(scope, model):
-                    return
-                if spec.open_inference and self.open_inference is not None and self.open_inference.match(model):
-                    return
-        elif target == "some":
-            if caller.allows_some(scope):
-                return
-        elif caller.allows(scope) or (scope == METRICS_READ and self.open_metrics):
-            return
-        if not caller.authenticated:
-            raise Unauthenticated(
-                "this route needs an API key", hint="send it as 'Authorization: Bearer shp_...' (shipyard keys create)"
-            )
-        what = f"on model {model!r}" if target == "model" and model is not None else "on this server"
-        if target == "some":
-            what = "on any model"
-        raise Forbidden(f"this key lacks the {scope} scope {what[:160]}", scope=scope)
+        check_scope(
+            caller,
+            spec.scope,
+            model=model,
+            target=spec.target,
+            open_inference=self.open_inference if spec.open_inference else None,
+            open_metrics=self.open_metrics,
+        )
 
     def _check_same_site(self, headers: dict[bytes, bytes], host: bytes | None) -> None:
         origin = headers.get(b"origin")

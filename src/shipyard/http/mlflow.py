@@ -1,5 +1,10 @@
 """MLflow's scoring protocol: ``POST /invocations`` (the first served model) and
-``POST /models/{name}/invocations``; ``/ping``, ``/health`` and ``/version``."""
+``POST /models/{name}/invocations``; ``/ping``, ``/health`` and ``/version``.
+
+Errors on the scoring routes take MLflow's form (``http/errors``). A Content-Type parameter
+other than ``charset`` is refused with 415, as MLflow's scoring server refuses it: MLflow 1's
+``format=pandas-split`` and the like mean a request written for another protocol.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 import shipyard
-from shipyard.errors import Unavailable
+from shipyard.errors import Unavailable, UnsupportedMediaType
 from shipyard.http.decoding import decode_body
 from shipyard.http.held import held_response
 from shipyard.http.state import answer_headers, app_state, resolve_target, run_inference
@@ -27,11 +32,13 @@ async def invocations(request: Request) -> Response:
         name = names[0]
     caller = state.authorize(request, "infer", name)
     target = resolve_target(request, name)
+    content_type = request.headers.get("content-type")
+    check_parameters(content_type)
     inputs = await decode_body(
         request,
         mlflow.decode_mlflow_request,
         await request.body(),
-        content_type=request.headers.get("content-type"),
+        content_type=content_type,
         signature=target.served.signature,
     )
     result = await run_inference(request, target, inputs, caller=caller, protocol="mlflow")
@@ -43,6 +50,24 @@ async def invocations(request: Request) -> Response:
         media_type="application/json",
         headers=answer_headers(result),
     )
+
+
+def check_parameters(content_type: str | None) -> None:
+    """415 for a Content-Type parameter MLflow's scoring server does not know (all but
+    ``charset``), named as MLflow names them."""
+    if content_type is None or ";" not in content_type:
+        return
+    unknown = []
+    for part in content_type.split(";")[1:]:
+        key = part.partition("=")[0].strip()
+        if key and key.lower() != "charset":
+            unknown.append(key[:40])
+    if unknown:
+        raise UnsupportedMediaType(
+            f"Unrecognized content type parameters: {', '.join(unknown[:5])}",
+            hint="send 'application/json' or 'text/csv' (a charset is the only parameter); the body says its own "
+            "format (dataframe_split, dataframe_records, instances or inputs) since MLflow 2",
+        )
 
 
 async def ping(request: Request) -> Response:

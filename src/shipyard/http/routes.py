@@ -20,6 +20,7 @@ from shipyard.governance import scopes as sc
 from shipyard.http import admin, lifecycle, management, mlflow, ops, v1, v2
 from shipyard.http.alert_routes import ALERT_ROUTES
 from shipyard.http.card_routes import CARD_ROUTES
+from shipyard.http.compat_routes import COMPAT_ROUTES
 from shipyard.http.controls_routes import CONTROLS_ROUTES
 from shipyard.http.deployment_routes import DEPLOYMENT_ROUTES
 from shipyard.http.feedback_routes import FEEDBACK_ROUTES
@@ -177,6 +178,8 @@ ROUTES: tuple[RouteSpec, ...] = (
         _HEALTH,
         replies=(Reply("200", "Ready", {"text/plain": {"type": "string"}}),),
     ),
+    # -- KServe's root liveness, Triton's statistics and repository index (before /v2/models/{name})
+    *COMPAT_ROUTES,
     # -- V2 metadata and readiness --------------------------------------------------------------
     RouteSpec(
         "GET",

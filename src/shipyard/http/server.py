@@ -5,13 +5,19 @@ On SIGTERM (or Ctrl-C) a worker first turns readiness to 503 and keeps answering
 requests finish for up to ``graceful_timeout_seconds``, unloads and exits 0. A second
 signal skips the waiting.
 
+The socket is bound before any model loads, so a port in use is one line and exit 14
+(``PortInUse``) at once, not after a long load. "ready" is logged once requests are answered:
+by the one process after its listener is up, or by the parent once every worker said so.
+
 With ``workers > 1`` the parent binds the socket once and starts the workers with it
 (spawn), forwards signals, restarts a worker that dies, and aggregates metrics through
-``prometheus_client``'s multiprocess directory.
+``prometheus_client``'s multiprocess directory. The workers follow management calls
+together through Unix sockets in a private directory the parent makes (``serving/peers``).
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import multiprocessing
 import os
@@ -19,23 +25,29 @@ import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from multiprocessing.queues import SimpleQueue
+from pathlib import Path
 from types import FrameType
 from typing import cast
 
 import uvicorn
 
 from shipyard.config import Settings
-from shipyard.fs.scratch import remove_own, remove_stale, scratch_dir, scratch_root
+from shipyard.errors import ConfigError, PortInUse
+from shipyard.fs.scratch import pid_alive, remove_own, remove_stale, scratch_dir, scratch_root
 from shipyard.http.connections import ConnectionLimits, protocol_class
 from shipyard.logs import configure_logging
 from shipyard.monitoring.metrics import MULTIPROC_ENV
 from shipyard.registry.refs import ModelRef
+from shipyard.serving.peers import WorkerPeers
 
 logger = logging.getLogger(__name__)
 
 MAX_RESTARTS = 5
+PEERS_PREFIX = "shipyard-peers-"
 STOP_MARGIN_SECONDS = 2.0
 """How long the multi-worker parent waits, beyond drain and graceful timeout, before it kills
 workers that have not exited."""
@@ -44,11 +56,26 @@ workers that have not exited."""
 class GracefulServer(uvicorn.Server):
     """uvicorn's server with a readiness drain before the listener closes."""
 
-    def __init__(self, config: uvicorn.Config, *, drain_seconds: float, on_drain: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        config: uvicorn.Config,
+        *,
+        drain_seconds: float,
+        on_drain: Callable[[], None],
+        on_ready: Callable[[], None],
+    ) -> None:
         super().__init__(config)
         self._drain_seconds = drain_seconds
         self._on_drain = on_drain
+        self._on_ready = on_ready
         self._drain_started: float | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # Models load in the lifespan start-up (inside super().startup); the listener opens
+        # after it: only then does this process answer.
+        await super().startup(sockets)
+        if not self.should_exit:
+            self._on_ready()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Not recorded in _captured_signals: after a graceful stop the process exits 0
@@ -83,6 +110,33 @@ def connection_limits(settings: Settings) -> ConnectionLimits:
     )
 
 
+def bind(settings: Settings) -> socket.socket:
+    """The listening socket on ``settings.host:port``, bound before anything loads."""
+    host, port = settings.host, settings.port
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(
+                f"{where} is already in use by another process",
+                hint=f"stop the other server (`ss -ltnp 'sport = :{port}'` shows it), "
+                "or serve on another port with --port or SHIPYARD_PORT",
+            ) from exc
+        raise ConfigError(f"cannot listen on {where}: {exc.strerror or exc}", hint="check --host and --port") from exc
+    sock.set_inheritable(True)
+    return sock
+
+
+def address(sock: socket.socket) -> str:
+    """``http://host:port`` of a bound socket (the real port when ``port`` was 0)."""
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
     return uvicorn.Config(
         app,  # type: ignore[arg-type]
@@ -105,8 +159,17 @@ def uvicorn_config(app: object, settings: Settings) -> uvicorn.Config:
     )
 
 
-def serve_one(settings: Settings, refs: Sequence[ModelRef], sockets: list[socket.socket] | None = None) -> None:
-    """Serve in this process until a signal stops it."""
+def serve_one(
+    settings: Settings,
+    refs: Sequence[ModelRef],
+    sock: socket.socket,
+    *,
+    peers_dir: Path | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve on ``sock`` in this process until a signal stops it. A worker of several has
+    ``peers_dir`` (its peers follow management calls with it) and ``on_ready`` (tells the
+    parent); the one process logs "ready" itself."""
     from shipyard.bootstrap import open_services
     from shipyard.http.app import create_app
 
@@ -115,12 +178,22 @@ def serve_one(settings: Settings, refs: Sequence[ModelRef], sockets: list[socket
     try:
         app = create_app(services, refs)
         state = app.state.shipyard
+        if peers_dir is not None:
+            state.manager.join_peers(WorkerPeers(peers_dir, timeout=settings.request_timeout_seconds))
 
         def drain() -> None:
             state.dataplane.draining = True
 
-        server = GracefulServer(uvicorn_config(app, settings), drain_seconds=settings.drain_seconds, on_drain=drain)
-        server.run(sockets=sockets)
+        def ready() -> None:
+            logger.info("ready: answering on %s (%s)", address(sock), ", ".join(state.manager.names()))
+
+        server = GracefulServer(
+            uvicorn_config(app, settings),
+            drain_seconds=settings.drain_seconds,
+            on_drain=drain,
+            on_ready=on_ready or ready,
+        )
+        server.run(sockets=[sock])
     finally:
         services.close()
         # os._exit below skips finalizers: remove this process's extracted Python-class models
@@ -134,41 +207,69 @@ def serve_one(settings: Settings, refs: Sequence[ModelRef], sockets: list[socket
     os._exit(0 if server.started else 3)
 
 
-def _worker_main(settings: Settings, refs: Sequence[ModelRef], sock: socket.socket) -> None:
-    serve_one(settings, refs, sockets=[sock])
+def _worker_main(
+    settings: Settings, refs: Sequence[ModelRef], sock: socket.socket, peers_dir: Path, ready: SimpleQueue[int]
+) -> None:
+    serve_one(settings, refs, sock, peers_dir=peers_dir, on_ready=lambda: ready.put(os.getpid()))
 
 
 def serve(settings: Settings, refs: Sequence[ModelRef]) -> None:
     """Serve ``refs`` with ``settings.resolved_workers`` processes on ``settings.host:port``."""
     # What killed servers and registrations left behind (their pid is dead, or their lease unlocked).
     remove_stale(scratch_root(settings.home))
+    sock = bind(settings)
+    if settings.grpc_port:
+        # Each worker binds the gRPC port itself (SO_REUSEPORT when several): find a taken
+        # port here, as one line and exit 14, not as a failed start in every worker.
+        from shipyard.grpcapi.server import check_port_free
+
+        try:
+            check_port_free(settings.host, settings.grpc_port)
+        except PortInUse:
+            sock.close()
+            raise
     if settings.resolved_workers == 1:
-        serve_one(settings, refs)
+        serve_one(settings, refs, sock)
         return
     configure_logging(settings.log_level)
     owned_dir = None
     if not os.environ.get(MULTIPROC_ENV):
         owned_dir = str(scratch_dir(scratch_root(settings.home), "metrics"))
         os.environ[MULTIPROC_ENV] = owned_dir
-    sock = uvicorn_config(None, settings).bind_socket()
+    peers_dir = _peers_dir()
     try:
-        _supervise(settings, refs, sock)
+        _supervise(settings, refs, sock, peers_dir)
     finally:
         sock.close()
+        shutil.rmtree(peers_dir, ignore_errors=True)
         if owned_dir:
             shutil.rmtree(owned_dir, ignore_errors=True)
 
 
-def _supervise(settings: Settings, refs: Sequence[ModelRef], sock: socket.socket) -> None:
+def _peers_dir() -> Path:
+    """A new directory for the workers' sockets: short (a Unix socket path has at most 107
+    bytes), private (mode 0700), named after this process. Those of servers that died
+    without removing theirs (SIGKILL) are removed first."""
+    root = Path(tempfile.gettempdir())
+    for stale in root.glob(f"{PEERS_PREFIX}*-*"):
+        pid = stale.name.removeprefix(PEERS_PREFIX).split("-", 1)[0]
+        if pid.isdigit() and stale.is_dir() and stale.stat().st_uid == os.getuid() and not pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{PEERS_PREFIX}{os.getpid()}-", dir=root))
+
+
+def _supervise(settings: Settings, refs: Sequence[ModelRef], sock: socket.socket, peers_dir: Path) -> None:
     from prometheus_client import multiprocess
 
     ctx = multiprocessing.get_context("spawn")
+    ready: SimpleQueue[int] = ctx.SimpleQueue()  # pids of workers that answer requests
+    waiting_for = settings.resolved_workers  # until the first "ready"
     stopping = False
     stop_deadline = float("inf")
     grace = settings.drain_seconds + settings.graceful_timeout_seconds + STOP_MARGIN_SECONDS
 
     def start() -> multiprocessing.process.BaseProcess:
-        proc = ctx.Process(target=_worker_main, args=(settings, refs, sock), name="shipyard-worker")
+        proc = ctx.Process(target=_worker_main, args=(settings, refs, sock, peers_dir, ready), name="shipyard-worker")
         proc.start()
         return proc
 
@@ -183,12 +284,20 @@ def _supervise(settings: Settings, refs: Sequence[ModelRef], sock: socket.socket
 
     workers = [start() for _ in range(settings.resolved_workers)]
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    logger.info("started %d workers on %s:%d", len(workers), settings.host, settings.port)
+    logger.info("starting %d workers on %s", len(workers), address(sock))
     restarts = 0
     failure: int | None = None
     try:
         while True:
             time.sleep(0.2)
+            while not ready.empty():
+                pid = ready.get()
+                if waiting_for > 0:
+                    waiting_for -= 1
+                    if waiting_for == 0:
+                        logger.info("ready: %d workers answering on %s", len(workers), address(sock))
+                else:
+                    logger.info("worker %d ready", pid)
             alive = [p for p in workers if p.is_alive()]
             if stopping:
                 if not alive:

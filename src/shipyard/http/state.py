@@ -1,8 +1,17 @@
-"""What every route needs, built once per process and reached through ``request.app.state``."""
+"""What every route needs, built once per process and reached through ``request.app.state``.
+
+The inference steps every front end shares (the HTTP routes here, the gRPC service in
+``grpcapi``) take plain values, not a Starlette request: the target a name resolves to
+(``AppState.target``), the data-plane call (``AppState.infer``), and the caller's headers
+or gRPC metadata read the same way
+(``prediction_key_from``, ``timeout_from``); the scope rule itself is ``http/scope_check``.
+The ``Request`` forms below only unpack a request and note the access-log fields.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +54,60 @@ class AppState:
         did (an endpoint reached some other way is refused)."""
         return caller_of(request)
 
+    def target(self, name: str, version: int | None, *, headers: Mapping[str, str], request_id: str) -> Target:
+        """The version answering ``name`` (exactly ``version`` when given). A deployment's
+        unversioned call chooses its variant here (by the sticky header or the request id);
+        when the sticky key is an input field the choice waits for the inputs (``infer``)."""
+        deployment = self.manager.deployment(name) if version is None else None
+        if deployment is None:
+            return Target(self.dataplane.resolve(name, version))
+        if deployment.sticky_field is not None:
+            return Target(deployment.default(), deployment)
+        variant, served = deployment.choose(headers, request_id)
+        return Target(served, deployment, variant)
+
+    async def infer(
+        self,
+        target: Target,
+        inputs: RawInputs,
+        *,
+        caller: Caller,
+        protocol: str,
+        request_id: str,
+        headers: Mapping[str, str],
+        version: int | None = None,
+        key: str | None = None,
+        timeout_seconds: float | None = None,
+    ) -> InferenceResult:
+        """The shared step of every protocol adapter: call the data plane for the already
+        resolved (and authorized) target. ``headers`` choose a deployment's sticky variant;
+        ``timeout_seconds`` is the caller's shorter deadline (never longer than the server's)."""
+        served, deployment, variant = target.served, target.deployment, target.variant
+        if deployment is not None and variant is None:
+            # The sticky key is an input field: read it from the rows (validated as the default
+            # variant takes them; all variants' input signatures agree).
+            # Inputs that fail validation keep the default variant: the data plane refuses the
+            # same inputs below and records the failure there, once.
+            batch = _valid_batch(served, inputs, max_rows=self.dataplane.max_rows)
+            if batch is not None:
+                variant, served = deployment.choose_by_batch(headers, request_id, batch)
+        return await self.dataplane.infer(
+            InferenceCall(
+                model=served.name,
+                version=version,
+                served=served,
+                inputs=inputs,
+                protocol=protocol,
+                request_id=request_id,
+                caller=caller.subject,
+                deployment=deployment.name if deployment is not None else None,
+                variant=variant,
+                revision=deployment.revision if deployment is not None else None,
+                key=key,
+                timeout_seconds=timeout_seconds,
+            )
+        )
+
 
 def caller_of(request: Request) -> Caller:
     """Who is calling, as the edge identified and authorized them; ``Forbidden`` if the edge
@@ -83,17 +146,8 @@ class Target:
 
 
 def resolve_target(request: Request, name: str, version: int | None = None) -> Target:
-    """The version answering ``name`` (exactly ``version`` when given). A deployment's
-    unversioned call chooses its variant here (by the sticky header or the request id); when
-    the sticky key is an input field the choice waits for the inputs (``run_inference``)."""
-    state = app_state(request)
-    deployment = state.manager.deployment(name) if version is None else None
-    if deployment is None:
-        return Target(state.dataplane.resolve(name, version))
-    if deployment.sticky_field is not None:
-        return Target(deployment.default(), deployment)
-    variant, served = deployment.choose(request.headers, request_id(request))
-    return Target(served, deployment, variant)
+    """``AppState.target`` for this request (its headers and request id)."""
+    return app_state(request).target(name, version, headers=request.headers, request_id=request_id(request))
 
 
 async def run_inference(
@@ -106,55 +160,45 @@ async def run_inference(
     version: int | None = None,
     request_id_override: str | None = None,
 ) -> InferenceResult:
-    """The shared step of every protocol adapter: call the data plane for the already
-    resolved (and authorized) target; note model, version and rows in the access log."""
-    state = app_state(request)
-    key = prediction_key(request)
-    deadline = request_timeout(request)
-    served, deployment, variant = target.served, target.deployment, target.variant
-    if deployment is not None and variant is None:
-        # The sticky key is an input field: read it from the rows (validated as the default
-        # variant takes them; all variants' input signatures agree).
-        # Inputs that fail validation keep the default variant: the data plane refuses the
-        # same inputs below and records the failure there, once.
-        batch = _valid_batch(served, inputs, max_rows=state.dataplane.max_rows)
-        if batch is not None:
-            variant, served = deployment.choose_by_batch(request.headers, request_id(request), batch)
-    result = await state.dataplane.infer(
-        InferenceCall(
-            model=served.name,
-            version=version,
-            served=served,
-            inputs=inputs,
-            protocol=protocol,
-            request_id=request_id_override or request_id(request),
-            caller=caller.subject,
-            deployment=deployment.name if deployment is not None else None,
-            variant=variant,
-            revision=deployment.revision if deployment is not None else None,
-            key=key,
-            timeout_seconds=deadline,
-        )
+    """``AppState.infer`` for this request (its headers: sticky key, ``X-Prediction-Key``,
+    ``X-Request-Timeout-Ms``); notes model, version and rows in the access log."""
+    headers = request.headers
+    result = await app_state(request).infer(
+        target,
+        inputs,
+        caller=caller,
+        protocol=protocol,
+        request_id=request_id_override or request_id(request),
+        headers=headers,
+        version=version,
+        key=prediction_key_from(headers),
+        timeout_seconds=timeout_from(headers),
     )
-    if deployment is None:
-        log_fields(request, model=served.name, version=result.served.version, rows=result.batch.n_rows)
+    if target.deployment is None:
+        log_fields(request, model=result.served.name, version=result.served.version, rows=result.batch.n_rows)
     else:
         log_fields(
             request,
-            model=served.name,
+            model=result.served.name,
             version=result.served.version,
             rows=result.batch.n_rows,
-            deployment=deployment.name,
-            variant=variant,
+            deployment=target.deployment.name,
+            variant=result.variant,
         )
     return result
 
 
 def prediction_key(request: Request) -> str | None:
-    """The caller's own correlation key for this prediction (header ``X-Prediction-Key``):
-    1 to 128 of the characters a request id may hold (letters, digits, ``. _ : -``); it is
-    logged with the prediction so that feedback can name it. ``InvalidRequest`` otherwise."""
-    raw = request.headers.get(PREDICTION_KEY_HEADER)
+    """``prediction_key_from`` this request's headers."""
+    return prediction_key_from(request.headers)
+
+
+def prediction_key_from(headers: Mapping[str, str]) -> str | None:
+    """The caller's own correlation key for this prediction (header ``X-Prediction-Key``, or
+    gRPC metadata ``x-prediction-key``): 1 to 128 of the characters a request id may hold
+    (letters, digits, ``. _ : -``); it is logged with the prediction so that feedback can
+    name it. ``InvalidRequest`` otherwise."""
+    raw = headers.get(PREDICTION_KEY_HEADER)
     if raw is None:
         return None
     if not _PREDICTION_KEY.fullmatch(raw):
@@ -167,10 +211,15 @@ def prediction_key(request: Request) -> str | None:
 
 
 def request_timeout(request: Request) -> float | None:
-    """The caller's shorter deadline in seconds (header ``X-Request-Timeout-Ms``: a whole
-    number of milliseconds, 1 to 999999999); the data plane never lets it exceed the
-    server's own. ``InvalidRequest`` for anything else."""
-    raw = request.headers.get(TIMEOUT_HEADER)
+    """``timeout_from`` this request's headers."""
+    return timeout_from(request.headers)
+
+
+def timeout_from(headers: Mapping[str, str]) -> float | None:
+    """The caller's shorter deadline in seconds (header ``X-Request-Timeout-Ms`` or gRPC
+    metadata ``x-request-timeout-ms``: a whole number of milliseconds, 1 to 999999999); the
+    data plane never lets it exceed the server's own. ``InvalidRequest`` for anything else."""
+    raw = headers.get(TIMEOUT_HEADER)
     if raw is None:
         return None
     if not _TIMEOUT_MS.fullmatch(raw) or int(raw) == 0:

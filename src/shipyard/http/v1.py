@@ -1,4 +1,5 @@
-"""KServe V1: ``GET /v1/models``, ``GET /v1/models/{name}``, ``POST /v1/models/{name}:predict``."""
+"""KServe V1: ``GET /v1/models``, ``GET /v1/models/{name}``, ``POST /v1/models/{name}:predict``;
+``GET /``, the liveness answer of KServe's model server (its V1 client's ``is_server_live``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,11 @@ from shipyard.http.responses import JSONResponse
 from shipyard.http.state import VERSION_HEADER, answer_headers, app_state, resolve_target, run_inference
 from shipyard.protocol import v1
 from shipyard.registry.refs import check_model_name
+
+
+async def root_live(request: Request) -> Response:
+    """``{"status": "alive"}``, as KServe's model server answers ``GET /``."""
+    return JSONResponse({"status": "alive"})
 
 
 async def list_models(request: Request) -> Response:

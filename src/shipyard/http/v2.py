@@ -2,7 +2,10 @@
 
 Only translation happens here: decode the body into raw inputs, call the data plane,
 encode its outputs. Paths: ``/v2``, ``/v2/health/{live,ready}``,
-``/v2/models/{name}[/versions/{version}]``, ``.../ready``, ``.../infer``.
+``/v2/models/{name}[/versions/{version}]``, ``.../ready``, ``.../infer``; Triton's
+statistics extension, ``/v2/models[/{name}[/versions/{version}]]/stats``
+(``monitoring/inference_stats``), and its read-only repository index,
+``POST /v2/repository/index``: the names this server serves, each version's state.
 """
 
 from __future__ import annotations
@@ -12,18 +15,21 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 import shipyard
-from shipyard.errors import MalformedRequest
+from shipyard.errors import InvalidRequest, MalformedRequest, redact_paths
+from shipyard.http.bodies import json_object
 from shipyard.http.decoding import decode_body
 from shipyard.http.held import held_response
 from shipyard.http.responses import JSONResponse
 from shipyard.http.state import (
     VERSION_HEADER,
+    AppState,
     Target,
     answer_headers,
     app_state,
     resolve_target,
     run_inference,
 )
+from shipyard.monitoring.inference_stats import model_stats
 from shipyard.protocol import v2
 from shipyard.protocol.v2_metadata import encode_model_metadata, encode_server_metadata
 from shipyard.registry.refs import check_model_name, parse_version
@@ -108,6 +114,83 @@ async def infer(request: Request) -> Response:
     headers.update(answer_headers(result))
     media_type = headers.pop("Content-Type", "application/json")
     return Response(payload, media_type=media_type, headers=headers)
+
+
+async def statistics(request: Request) -> Response:
+    """Triton's ``$stats_model_response`` for one model (every version it serves, and any
+    other version that answered since the start), or one version of it."""
+    name, version = _target(request)
+    state = app_state(request)
+    state.authorize(request, "models.read", name)
+    if version is not None:
+        served = state.dataplane.resolve(name, version)
+        pairs, others = [(served.name, served.version)], False
+    else:
+        state.dataplane.resolve(name)  # 404 (or 410) for a name not served here
+        pairs, others = _served_pairs(state, [name]), True
+    return JSONResponse({"model_stats": model_stats(state.metrics.registry, pairs, other_versions=others)})
+
+
+async def all_statistics(request: Request) -> Response:
+    """Triton's ``$stats_model_response`` for every served model the caller may read."""
+    state = app_state(request)
+    caller = state.authorize(request, "models.read", "*")
+    names = [n for n in state.manager.names() if caller.allows("models.read", n)]
+    return JSONResponse({"model_stats": model_stats(state.metrics.registry, _served_pairs(state, names))})
+
+
+async def repository_index(request: Request) -> Response:
+    """Triton's ``$repository_index_response``: every version this server serves under a
+    name the caller may read, ``READY`` or ``UNAVAILABLE`` (with the reason); with
+    ``{"ready": true}``, only the ready ones. Read-only: ``shipyard serve`` decides what is
+    served, aliases which version."""
+    state = app_state(request)
+    caller = state.authorize(request, "models.read", "*")
+    body = json_object(await request.body(), empty_ok=True)
+    unknown = set(body) - {"ready"}
+    if unknown:
+        raise MalformedRequest(f"unexpected fields: {', '.join(sorted(unknown))[:200]}", hint='send {"ready": true}')
+    only_ready = body.get("ready", False)
+    if not isinstance(only_ready, bool):
+        raise MalformedRequest("'ready' must be true or false")
+    ready = state.dataplane.ready
+    serving = {"state": "READY", "reason": ""} if ready else {"state": "UNAVAILABLE", "reason": "starting or draining"}
+    entries = []
+    for name in state.manager.names():
+        if not caller.allows("models.read", name):
+            continue
+        for slot in state.manager.slots_for(name):
+            if slot.current is not None:
+                entries.append({"name": name, "version": str(slot.current.version), **serving})
+            for failed, (_, reason) in sorted(slot.failures.items()):
+                if slot.current is None or failed != slot.current.version:
+                    failure = {"state": "UNAVAILABLE", "reason": redact_paths(reason)[:500]}
+                    entries.append({"name": name, "version": str(failed), **failure})
+    if only_ready:
+        entries = [e for e in entries if e["state"] == "READY"]
+    return JSONResponse(entries)
+
+
+async def repository_change(request: Request) -> Response:
+    """Triton's load and unload: refused (400, as Triton answers a failed load), naming what
+    does change what is served here."""
+    name = check_model_name(request.path_params["name"])
+    app_state(request).authorize(request, "aliases.write", name)
+    raise InvalidRequest(
+        "this server's model repository is read-only: it cannot load or unload models",
+        hint=f"`shipyard serve` names the models it serves; to change the version of {name!r} it serves, "
+        f"point its alias at another version (PUT /api/models/{name}/aliases/ALIAS)",
+    )
+
+
+def _served_pairs(state: AppState, names: list[str]) -> list[tuple[str, int]]:
+    """The (model, version) pairs serving ``names`` (a deployment's are its variants')."""
+    return [
+        (slot.current.name, slot.current.version)
+        for name in names
+        for slot in state.manager.slots_for(name)
+        if slot.current is not None
+    ]
 
 
 def _deployment_parameters(target: Target, variant: str | None) -> dict[str, object]:

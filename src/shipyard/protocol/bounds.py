@@ -51,6 +51,8 @@ def row_width(signature: Signature | None) -> int | None:
     (no signature, or a dimension past the batch axis that varies)."""
     if signature is None:
         return None
+    if signature.kind == "columns":
+        return len(signature.inputs)
     width = 0
     for spec in signature.inputs:
         # The first dimension is the batch; a column is shape (-1,): one value per row.
@@ -112,8 +114,14 @@ def check_declared_elements(tensors: Any, signature: Signature | None, *, max_ro
         return
     total = 0
     for tensor in tensors:
-        shape = tensor.get("shape") if isinstance(tensor, dict) else None
-        if isinstance(shape, list) and all(type(d) is int and d >= 0 for d in shape):
+        shape = tensor.get("shape") if type(tensor) is dict else None
+        if type(shape) is not list:
+            continue
+        if len(shape) == 1:
+            # The per-column form: a plain loop over the rest would cost more than the data.
+            if type(shape[0]) is int and shape[0] >= 0:
+                total += shape[0]
+        elif all(type(d) is int and d >= 0 for d in shape):
             total += math.prod(shape)
     if total > budget:
         raise TooManyRows(

@@ -9,6 +9,7 @@ have their original JSON type looked at.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,7 @@ from shipyard.errors import MalformedRequest, ShipyardError
 from shipyard.protocol.bounds import check_dims
 
 _DUMP_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+_SCALAR_TYPES = frozenset({str, int, float, bool, type(None)})
 
 JSON_TYPE_NAMES: dict[type, str] = {
     str: "string",
@@ -31,15 +33,33 @@ JSON_TYPE_NAMES: dict[type, str] = {
 }
 
 
-def loads_object(body: bytes | memoryview, *, what: str) -> dict[str, Any]:
-    """Parse ``body`` as one JSON object; MalformedRequest if it is not JSON or not an object."""
+def loads_object(body: bytes | memoryview, *, what: str, nan_tokens: bool = False) -> dict[str, Any]:
+    """Parse ``body`` as one JSON object; MalformedRequest if it is not JSON or not an object.
+
+    With ``nan_tokens``, the bare ``NaN``, ``Infinity`` and ``-Infinity`` that tritonclient's
+    JSON mode (Python's ``json.dumps``) writes for float values are read as floats. orjson
+    refuses them, so only a body orjson refuses and that holds one is parsed again, by
+    Python's json module; what the floats may be is then the signature's to say.
+    """
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise MalformedRequest(f"{what} is not valid JSON: {exc}") from exc
+        value = _loads_with_nan_tokens(body) if nan_tokens else None
+        if value is None:
+            raise MalformedRequest(f"{what} is not valid JSON: {exc}") from exc
     if not isinstance(value, dict):
         raise MalformedRequest(f"{what} must be a JSON object, not {type_name(value)}")
     return value
+
+
+def _loads_with_nan_tokens(body: bytes | memoryview) -> Any:
+    data = bytes(body)
+    if b"NaN" not in data and b"Infinity" not in data:
+        return None
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):
+        return None
 
 
 def dumps(obj: Any) -> bytes:
@@ -72,6 +92,9 @@ def infer_array(data: Any, *, where: str) -> np.ndarray:
     """
     if not isinstance(data, list):
         raise MalformedRequest(f"{where} must be an array, not {type_name(data)}")
+    mixed = _mixed_rows(data)
+    if mixed is not None:
+        return mixed
     try:
         array = np.asarray(data)
     except (ValueError, TypeError, OverflowError) as exc:
@@ -81,13 +104,35 @@ def infer_array(data: Any, *, where: str) -> np.ndarray:
     if kind == "U":
         # numpy stringifies numbers mixed with strings; keep the originals instead.
         return _object_array(data, array.shape)
-    if kind in "iuf" and array.size and _holds_bools(data, array):
+    if kind in "iuf" and array.size and holds_bools(data, array):
         return _object_array(data, array.shape)
     return array
 
 
-def _holds_bools(data: list[Any], array: np.ndarray) -> bool:
-    # true/false became 1/0: only those positions can be booleans in disguise.
+def _mixed_rows(data: list[Any]) -> np.ndarray | None:
+    """Rows mixing text and numbers (a mixed-type table) as an object array, built directly:
+    numpy would first turn every value into a string (``np.asarray`` finds a common type),
+    at many times the cost, only for ``infer_array`` to go back to the originals."""
+    first = data[0] if data else None
+    if type(first) is not list or not first:
+        return None
+    kinds = set(map(type, first))
+    if str not in kinds or len(kinds) == 1:
+        return None
+    width = len(first)
+    if any(type(row) is not list for row in data) or set(map(len, data)) != {width}:
+        return None
+    out = np.empty((len(data), width), dtype=object)
+    out[...] = data
+    # Nested arrays or objects inside a row: numpy's own pass explains those.
+    if not set(map(type, out.ravel().tolist())) <= _SCALAR_TYPES:
+        return None
+    return out
+
+
+def holds_bools(data: list[Any], array: np.ndarray) -> bool:
+    """Whether ``array`` (``np.asarray(data)``, numeric) turned JSON true/false into 1/0."""
+    # Only the positions holding 0 or 1 can be booleans in disguise.
     candidates = np.flatnonzero((array == 0) | (array == 1))
     if not candidates.size:
         return False

@@ -52,7 +52,7 @@ def decode_mlflow_request(
     if charset is not None and charset not in _JSON_CHARSETS:
         raise UnsupportedMediaType(f"charset {charset[:40]!r} is not accepted for JSON", hint="send UTF-8")
     bounds.check_json_values(body, signature, max_rows=max_rows)
-    return _decode_json(body)
+    return _decode_json(body, signature)
 
 
 def _text_encoding(charset: str) -> str:
@@ -67,7 +67,7 @@ def _text_encoding(charset: str) -> str:
     return info.name
 
 
-def _decode_json(body: bytes) -> RawInputs:
+def _decode_json(body: bytes, signature: Signature | None) -> RawInputs:
     obj = loads_object(body, what="the request")
     check_fields(obj, allowed=_FIELDS, what="the request")
     given = [key for key in _INPUT_FIELDS if key in obj]
@@ -84,11 +84,11 @@ def _decode_json(body: bytes) -> RawInputs:
     if key == "dataframe_split":
         items = (decode_split(value, where=where),)
     elif key == "dataframe_records":
-        items = decode_records(value, where=where)
+        items = decode_records(value, where=where, signature=signature)
     elif key == "inputs" and isinstance(value, dict):
-        items = decode_column_dict(value, where=where)
+        items = decode_column_dict(value, where=where, signature=signature)
     else:
-        items = decode_rows(value, where=where)
+        items = decode_rows(value, where=where, signature=signature)
     return RawInputs(items=items, parameters=params)
 
 

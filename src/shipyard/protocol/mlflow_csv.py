@@ -30,10 +30,11 @@ def decode_csv(body: bytes, *, charset: str, signature: Signature | None) -> Raw
         raise MalformedRequest(f"the CSV body is not valid {charset}: {exc.reason} at byte {exc.start}") from exc
     except UnicodeError as exc:
         raise MalformedRequest(f"the CSV body cannot be decoded as {charset}") from exc
-    try:
-        rows = [row for row in csv.reader(io.StringIO(text), strict=True) if row]
-    except csv.Error as exc:
-        raise MalformedRequest(f"the CSV body cannot be parsed: {exc}") from exc
+    if signature is not None:
+        table = _float_table(text, signature)
+        if table is not None:
+            return RawInputs(items=(table,))
+    rows = _rows(text)
     if not rows:
         raise MalformedRequest("the CSV body is empty: it needs a header row of column names")
     header, data = rows[0], rows[1:]
@@ -41,9 +42,9 @@ def decode_csv(body: bytes, *, charset: str, signature: Signature | None) -> Raw
         twice = next(name for name in header if header.count(name) > 1)
         raise MalformedRequest(f"CSV column {twice!r} appears twice in the header")
     width = len(header)
-    for number, row in enumerate(data, start=1):
-        if len(row) != width:
-            raise MalformedRequest(f"CSV data row {number} has {len(row)} fields, the header has {width}")
+    if data and set(map(len, data)) != {width}:
+        number, row = next((i, row) for i, row in enumerate(data, start=1) if len(row) != width)
+        raise MalformedRequest(f"CSV data row {number} has {len(row)} fields, the header has {width}")
     dtypes = {}
     if signature is not None and signature.kind == "columns":
         dtypes = {spec.name: spec.dtype for spec in signature.inputs}
@@ -52,6 +53,37 @@ def decode_csv(body: bytes, *, charset: str, signature: Signature | None) -> Raw
         RawInput(name, _column(values, dtypes.get(name), name)) for name, values in zip(header, columns, strict=True)
     ]
     return RawInputs(items=tuple(items))
+
+
+def _float_table(text: str, signature: Signature) -> RawInput | None:
+    """The body as one float table when every column is a float field of ``signature`` and
+    no cell needs the csv module (quotes, lone carriage returns): numpy's C reader parses it.
+    None for anything else, or any cell it does not take (an empty one, a null, becomes NaN
+    column by column): it takes fewer spellings than ``float()``, never more."""
+    if signature.kind != "columns" or not signature.input_dtypes <= FLOAT_DTYPES or '"' in text:
+        return None
+    if "\r" in text:
+        if text.count("\r") != text.count("\r\n"):
+            return None
+        text = text.replace("\r\n", "\n")
+    first, _, rest = text.lstrip("\n").partition("\n")
+    header = first.split(",")
+    if len(header) != len(signature.inputs) or signature.index.keys() != set(header) or not rest.strip("\n"):
+        return None
+    try:
+        table = np.loadtxt(io.StringIO(rest), delimiter=",", dtype=np.float64, comments=None, ndmin=2)
+    except ValueError:
+        return None
+    if table.shape[1] != len(header):
+        return None
+    return RawInput(None, table, column_names=tuple(header))
+
+
+def _rows(text: str) -> list[list[str]]:
+    try:
+        return [row for row in csv.reader(io.StringIO(text), strict=True) if row]
+    except csv.Error as exc:
+        raise MalformedRequest(f"the CSV body cannot be parsed: {exc}") from exc
 
 
 def _column(values: Sequence[str], dtype: str | None, name: str) -> np.ndarray:

@@ -42,8 +42,8 @@ def decode_v1_request(
         raise MalformedRequest("the request needs exactly one of 'instances' or 'inputs'")
     key, value = next(iter(obj.items()))
     if key == "inputs" and isinstance(value, dict):
-        return RawInputs(items=decode_column_dict(value, where="'inputs'"))
-    return RawInputs(items=decode_rows(value, where=f"{key!r}"))
+        return RawInputs(items=decode_column_dict(value, where="'inputs'", signature=signature))
+    return RawInputs(items=decode_rows(value, where=f"{key!r}", signature=signature))
 
 
 def encode_v1_response(outputs: Outputs) -> bytes:

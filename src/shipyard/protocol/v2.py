@@ -27,7 +27,7 @@ from shipyard.protocol.jsonio import (
 )
 from shipyard.protocol.v2_binary import tensor_bytes
 from shipyard.protocol.v2_metadata import encode_model_metadata, encode_server_metadata
-from shipyard.protocol.v2_tensors import decode_tensor
+from shipyard.protocol.v2_tensors import decode_column_block, decode_tensor
 from shipyard.schema.batch import Outputs, RawInput, RawInputs
 from shipyard.schema.signature import Signature
 
@@ -99,7 +99,7 @@ def decode_infer_request(
     _check_media_type(content_type)
     header, binary = split_body(body, header_length)
     bounds.check_json_values(header, signature, max_rows=max_rows)
-    obj = loads_object(header, what="the inference request")
+    obj = loads_object(header, what="the inference request", nan_tokens=True)
     check_fields(obj, allowed=_REQUEST_FIELDS, what="the inference request")
     request_id = obj.get("id")
     if request_id is not None:
@@ -115,6 +115,18 @@ def decode_infer_request(
         raise MalformedRequest("the inference request needs a non-empty 'inputs' array")
     if binary is not None:
         bounds.check_declared_elements(raw_inputs, signature, max_rows=max_rows)
+    block = decode_column_block(raw_inputs, signature, binary) if signature is not None else None
+    items = block if block is not None else _decode_inputs(raw_inputs, binary)
+    return V2InferRequest(
+        id=request_id,
+        parameters=parameters,
+        inputs=RawInputs(items=items, parameters=parameters),
+        outputs=_requested_outputs(obj.get("outputs")),
+        binary_data_output=binary_output,
+    )
+
+
+def _decode_inputs(raw_inputs: list[Any], binary: memoryview | None) -> tuple[RawInput, ...]:
     items: list[RawInput] = []
     seen: set[str] = set()
     offset = 0
@@ -125,13 +137,7 @@ def decode_infer_request(
         seen.add(tensor.name)
         items.append(RawInput(tensor.name, tensor.array, declared_dtype=tensor.declared_dtype))
     _check_consumed(binary, offset)
-    return V2InferRequest(
-        id=request_id,
-        parameters=parameters,
-        inputs=RawInputs(items=tuple(items), parameters=parameters),
-        outputs=_requested_outputs(obj.get("outputs")),
-        binary_data_output=binary_output,
-    )
+    return tuple(items)
 
 
 def split_body(body: bytes, header_length: int | None) -> tuple[memoryview, memoryview | None]:

@@ -13,8 +13,11 @@ from typing import Any
 from shipyard.protocol.datatypes import v2_for_signature
 from shipyard.schema.signature import FieldSpec, Signature
 
-SERVER_EXTENSIONS: tuple[str, ...] = ("binary_tensor_data",)
-"""Protocol extensions the V2 codec implements."""
+SERVER_EXTENSIONS: tuple[str, ...] = ("binary_tensor_data", "statistics", "model_repository")
+"""Protocol extensions the server implements, by Triton's names: the binary tensor data of
+the V2 codec, the statistics (``GET /v2/models[/{name}[/versions/{v}]]/stats``) and the
+model repository's index (``POST /v2/repository/index``, read-only: load and unload are
+refused, since ``shipyard serve`` decides what is served)."""
 
 
 def encode_server_metadata(name: str, version: str, extensions: Sequence[str] = SERVER_EXTENSIONS) -> dict[str, Any]:

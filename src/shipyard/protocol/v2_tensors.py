@@ -4,25 +4,35 @@ A tensor carries its data either as JSON ``data`` (flat row-major or nested to i
 or, under the binary extension, as ``parameters.binary_data_size`` bytes taken in order
 from the binary section. Either way the data must agree with ``shape`` and ``datatype``
 exactly; a disagreement is the caller's framing error, so it is a MalformedRequest.
+
+``decode_column_block`` is the same decoding for the request the metadata advertises, one
+tensor per signature column, taken all at once into one table (see its docstring).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any
 
 import numpy as np
 
 from shipyard.errors import MalformedRequest
 from shipyard.protocol.bounds import check_shape
-from shipyard.protocol.datatypes import check_datatype, signature_dtype, wire_dtype
-from shipyard.protocol.jsonio import check_fields, infer_array, type_name
+from shipyard.protocol.datatypes import V2_TO_SIGNATURE, check_datatype, signature_dtype, wire_dtype
+from shipyard.protocol.jsonio import check_fields, holds_bools, infer_array, type_name
 from shipyard.protocol.v2_binary import read_tensor
+from shipyard.schema.batch import RawInput
+from shipyard.schema.signature import FLOAT_DTYPES, Signature
 from shipyard.schema.validate import to_float
 
 _TENSOR_FIELDS = frozenset({"name", "shape", "datatype", "parameters", "data"})
+_BINARY_FIELDS = frozenset({"name", "shape", "datatype", "parameters"})
+_HEADER = itemgetter("name", "datatype", "shape")
 _FLOAT_TYPES = frozenset({int, float, type(None)})
+_BLOCK_DATATYPES = frozenset(name for name, sig in V2_TO_SIGNATURE.items() if sig not in ("bool", "bytes"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +78,205 @@ def decode_tensor(obj: Any, *, what: str, binary: memoryview | None, offset: int
         )
     array = read_tensor(binary, offset, size, datatype=datatype, shape=shape, where=where)
     return DecodedTensor(name, array, signature_dtype(datatype), parameters), offset + size
+
+
+def decode_column_block(
+    tensors: list[Any], signature: Signature, binary: memoryview | None
+) -> tuple[RawInput, ...] | None:
+    """One tensor per signature column, shape ``[n]`` (or ``[n, 1]``), with the numeric ones
+    of the first numeric tensor's datatype decoded straight into one ``[n, k]`` table in
+    signature column order: one numpy call for JSON ``data``, one ``np.frombuffer`` view for
+    binary data. The other columns (text, booleans) come after it, one input each.
+
+    This is the form the metadata advertises, so it must cost about what one 2-D tensor
+    does. It answers only when the per-tensor path (``decode_tensor``, then validation
+    column by column) would accept the same request with the same values; on anything
+    unusual it returns None and that path decodes the request and explains what is wrong.
+    """
+    k = len(signature.inputs)
+    if signature.kind != "columns" or len(tensors) != k:
+        return None
+    table = _uniform_columns(tensors, signature, binary)
+    if table is not None:
+        return (table,)
+    first = next((t for t in tensors if type(t) is dict and t.get("datatype") in _BLOCK_DATATYPES), None)
+    if first is None:
+        return None
+    datatype = first["datatype"]
+    shape = first.get("shape")
+    if type(shape) is not list or not 1 <= len(shape) <= 2:
+        return None
+    n = shape[0]
+    if type(n) is not int or n <= 0 or (len(shape) == 2 and shape[1] != 1):
+        return None
+    declared = V2_TO_SIGNATURE[datatype]
+    # Validation then only casts to a float or keeps the dtype: it cannot refuse a column's
+    # type, so no per-column error message is lost by decoding the columns together.
+    check_dtypes = not signature.input_dtypes <= FLOAT_DTYPES | {declared}
+    size = n * wire_dtype(datatype).itemsize
+    index = signature.index
+    slots: list[Any] = [None] * k
+    order: list[int] = []
+    others: list[tuple[Any, int]] = []
+    offset = 0
+    for tensor in tensors:
+        if type(tensor) is not dict or not tensor.keys() <= _TENSOR_FIELDS:
+            return None
+        # 1 == True == 1.0 in Python: the dimensions' types are checked, not only their values.
+        dims = tensor.get("shape")
+        if dims != shape or type(dims[0]) is not int or type(dims[-1]) is not int:
+            return None
+        name = tensor.get("name")
+        position = index.get(name) if type(name) is str else None
+        if position is None or slots[position] is not None:
+            return None
+        slots[position] = False
+        if tensor.get("datatype") != datatype:
+            others.append((tensor, offset))
+            if binary is not None:
+                # Only its size is needed here, to find where the next tensor starts.
+                other = tensor.get("parameters")
+                other_size = other.get("binary_data_size") if type(other) is dict else None
+                if type(other_size) is not int or other_size < 0:
+                    return None
+                offset += other_size
+            continue
+        if check_dtypes and signature.inputs[position].dtype not in FLOAT_DTYPES | {declared}:
+            return None
+        parameters = tensor.get("parameters")
+        if binary is None:
+            data = tensor.get("data")
+            if parameters or type(data) is not list:
+                return None
+            slots[position] = data
+        else:
+            if "data" in tensor or type(parameters) is not dict:
+                return None
+            given = parameters.get("binary_data_size")
+            if type(given) is not int or given != size:
+                return None
+            slots[position] = offset
+            offset += size
+        order.append(position)
+    if binary is not None and offset != len(binary):
+        return None
+    if len(order) == k:
+        positions: list[int] | range = range(k)
+        names = signature.input_names
+    else:
+        positions = sorted(order)
+        names = tuple(signature.inputs[j].name for j in positions)
+    if binary is None:
+        columns = slots if len(order) == k else [slots[j] for j in positions]
+        block = _json_block(columns, datatype, n, nested=len(shape) == 2)
+    elif others:
+        block = _binary_columns(binary, datatype, n, [slots[j] for j in positions])
+    else:
+        block = _binary_block(binary, datatype, n, order)
+    if block is None:
+        return None
+    table = RawInput(None, block, column_names=names, declared_dtype=declared)
+    rest = [decode_tensor(tensor, what="input", binary=binary, offset=start)[0] for tensor, start in others]
+    return (table, *(RawInput(t.name, t.array, declared_dtype=t.declared_dtype) for t in rest))
+
+
+def _uniform_columns(tensors: list[Any], signature: Signature, binary: memoryview | None) -> RawInput | None:
+    """The commonest request of all, every column in one numeric datatype, checked a field
+    at a time across all tensors (``map`` and set operations run in C) rather than tensor by
+    tensor. None when it is not that request: ``decode_column_block`` then looks at each."""
+    fields = _TENSOR_FIELDS if binary is None else _BINARY_FIELDS
+    if set(map(type, tensors)) != {dict} or not set().union(*tensors) <= fields:
+        return None
+    try:
+        names, datatypes, shapes = zip(*map(_HEADER, tensors), strict=True)
+    except KeyError:
+        return None
+    datatype = datatypes[0]
+    if datatype not in _BLOCK_DATATYPES or datatypes.count(datatype) != len(tensors):
+        return None
+    declared = V2_TO_SIGNATURE[datatype]
+    if not signature.input_dtypes <= FLOAT_DTYPES | {declared}:
+        return None
+    shape = shapes[0]
+    if type(shape) is not list or len(shape) != 1 or shapes.count(shape) != len(tensors):
+        return None
+    # 1 == True == 1.0 in Python: the dimensions' types are checked, not only their values.
+    n = shape[0]
+    if type(n) is not int or n <= 0 or set(map(type, chain.from_iterable(shapes))) != {int}:
+        return None
+    index: dict[Any, int] = signature.index
+    try:
+        positions: list[Any] = list(map(index.get, names))
+    except TypeError:  # an unhashable name
+        return None
+    if None in positions or len(set(positions)) != len(tensors):
+        return None
+    block = _uniform_json(tensors, positions, datatype, n) if binary is None else None
+    if binary is not None:
+        parameters: list[Any] = list(map(dict.get, tensors, repeat("parameters")))
+        if set(map(type, parameters)) != {dict}:
+            return None
+        sizes = list(map(dict.get, parameters, repeat("binary_data_size")))
+        size = n * wire_dtype(datatype).itemsize
+        if sizes.count(size) != len(sizes) or set(map(type, sizes)) != {int}:
+            return None
+        block = _binary_block(binary, datatype, n, positions)
+    return None if block is None else RawInput(None, block, column_names=signature.input_names, declared_dtype=declared)
+
+
+def _uniform_json(tensors: list[Any], positions: list[int], datatype: str, n: int) -> np.ndarray | None:
+    data: list[Any] = list(map(dict.get, tensors, repeat("data")))
+    if set(map(type, data)) != {list} or any(map(dict.get, tensors, repeat("parameters"))):
+        return None
+    if positions != list(range(len(positions))):
+        ordered: list[Any] = [None] * len(data)
+        for position, values in zip(positions, data, strict=True):
+            ordered[position] = values
+        data = ordered
+    return _json_block(data, datatype, n, nested=False)
+
+
+def _json_block(columns: list[Any], datatype: str, n: int, *, nested: bool) -> np.ndarray | None:
+    """``columns`` (one JSON list per column) as a ``[n, k]`` array of ``datatype``'s dtype."""
+    try:
+        array = np.asarray(columns)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    # Shape [n] takes flat data only; [n, 1] flat data or one-element rows.
+    fits = array.shape == (len(columns), n) or (nested and array.shape == (len(columns), n, 1))
+    if not fits or array.dtype.kind not in "iuf" or holds_bools(columns, array):
+        return None
+    array = array.reshape(len(columns), n)
+    target = wire_dtype(datatype).newbyteorder("=")
+    if target.kind == "f":
+        return to_float(array, target).T
+    if array.dtype.kind == "f":
+        return None
+    info = np.iinfo(target)
+    if int(array.min()) < info.min or int(array.max()) > info.max:
+        return None
+    return array.astype(target).T
+
+
+def _binary_columns(binary: memoryview, datatype: str, n: int, offsets: list[int]) -> np.ndarray:
+    """Columns scattered between other tensors' data, gathered into one ``[n, k]`` array."""
+    dtype = wire_dtype(datatype)
+    out = np.empty((n, len(offsets)), dtype=dtype.newbyteorder("="))
+    for j, start in enumerate(offsets):
+        out[:, j] = np.frombuffer(binary, dtype=dtype, count=n, offset=start)
+    return out
+
+
+def _binary_block(binary: memoryview, datatype: str, n: int, order: list[int]) -> np.ndarray | None:
+    dtype = wire_dtype(datatype)
+    k = len(order)
+    if len(binary) != n * k * dtype.itemsize:
+        return None
+    block = np.frombuffer(binary, dtype=dtype).reshape(k, n)
+    if order != sorted(order):
+        # Tensors came in another order than the signature's: put the rows in its order.
+        block = block[np.argsort(order)]
+    return block.T
 
 
 def _json_data(data: Any, datatype: str, shape: tuple[int, ...], where: str) -> tuple[np.ndarray, str]:

@@ -16,11 +16,20 @@ import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from shipyard.compile import COMPILED, COMPILED_FILENAME, NATIVE, ONNXRUNTIME, RUNTIMES, Outcome, compile_model
+from shipyard.compile import (
+    COMPILED,
+    COMPILED_FILENAME,
+    NATIVE,
+    ONNXRUNTIME,
+    RUNTIMES,
+    Outcome,
+    compile_model,
+    runtime_statement,
+)
 from shipyard.compile.rows import batch_from_data, batch_from_example, batch_from_profile
 from shipyard.errors import Conflict, InvalidRequest, ModelLoadError, ModelRejected, ShipyardError, UnsafeFormat
 from shipyard.flavors import catalog
@@ -45,6 +54,13 @@ from shipyard.schema.signature import Signature, infer_signature
 from shipyard.schema.validate import validate_inputs
 
 logger = logging.getLogger(__name__)
+
+STAGES = ("loading", "checking", "profiling", "compiling", "verifying", "storing")
+"""What ``register(stage=...)`` reports, in order: loading the model, checking it on its sample,
+profiling the training data, compiling, verifying the compiled form (``done``/``total`` rows),
+storing the artifacts (hashing while copying: ``done``/``total`` bytes)."""
+StageProgress = Callable[[str, int, "int | None"], None]
+"""``stage(name, done, total)``: ``name`` one of ``STAGES``; ``total`` None when unknown."""
 
 EXAMPLE_ROWS = 5
 COMPILE_MAX_ROWS = 10_000
@@ -128,19 +144,25 @@ class RegistryService:
         parent_version: int | None = None,
         created_by: str | None = None,
         progress: Callable[[int], None] | None = None,
+        stage: StageProgress | None = None,
         compile: bool = True,
         actor: str | None = None,
         source_address: str = "local",
         reason: str | None = None,
         tier: str | None = None,
         pii: Mapping[str, str] | None = None,
+        output_names: Mapping[str, str] | None = None,
     ) -> ModelVersion:
         """Register ``source`` (a file, a directory of Python code, or a live model object)
         as the next version of model ``name``; with ``compile``, also its verified compiled form.
 
         ``tier``: the model's risk tier (set on a new model; on an existing one it must be the
         tier in force: only an admin changes it). ``pii``: ``{field: drop|hash|keep}`` marks
-        on signature fields, merged into the model's serving controls (``registry/pii_marks.py``)."""
+        on signature fields, merged into the model's serving controls (``registry/pii_marks.py``).
+        ``output_names``: ``{graph output: name}`` for an ONNX model (the usual classifier
+        pairs answer as ``predict``/``predict_proba`` without it). ``progress(bytes_done)``:
+        storing the artifact; ``stage(name, done, total)``: every step (``STAGES``)."""
+        report: StageProgress = stage or (lambda name, done, total: None)
         check_model_name(name)
         metric_values = _check_metrics(metrics or {})
         if tier is not None:
@@ -151,6 +173,9 @@ class RegistryService:
         with scratch_directory(self.scratch, "register", lease=True) as tmp:
             saved = self._materialize(source, Path(tmp), flavor=flavor, trusted_types=tuple(trusted_types), entry=entry)
             fmt = catalog.get(saved.flavor)
+            named = fmt.output_metadata(saved.path, _check_output_names(output_names))
+            if named:
+                saved = replace(saved, metadata={**saved.metadata, **named})
             if fmt.unsafe and not trust_pickle:
                 raise UnsafeFormat(
                     f"{saved.path.name} is a {fmt.name} file: loading it runs arbitrary code",
@@ -174,17 +199,21 @@ class RegistryService:
                 trust_code=trust_code,
                 metadata=saved.metadata,
             )
+            report("loading", 0, None)
             try:
                 loaded = fmt.load(saved.path, options)
             except ModelLoadError as exc:
                 # A registration refused for what it holds is the registrant's to fix (422);
                 # ModelLoadError (503) stays for registered versions that fail to load.
                 raise _rejected(exc) from exc
+            report("checking", 0, None)
             sig = self._signature(loaded, signature, sample)
             check_fields(sig, marks)
             example = example_from_sample(sig, sample, EXAMPLE_ROWS) if sample is not None else None
             if example is not None:
                 self._check_answers(loaded, sig, example)
+            if training_data is not None:
+                report("profiling", 0, None)
             lineage = Lineage(
                 training_data=fingerprint(training_data, target) if training_data is not None else None,
                 profile=profile(training_data, target) if training_data is not None else None,
@@ -201,10 +230,30 @@ class RegistryService:
                     checks.append(batch_from_example(sig, example))
                     data.append(f"input example ({checks[-1].n_rows} rows)")
                 if training_data is not None:
-                    checks.append(batch_from_data(sig, training_data, max_rows=COMPILE_MAX_ROWS))
-                    data.append(f"training data ({checks[-1].n_rows} rows, at most {COMPILE_MAX_ROWS})")
-                outcome = compile_model(loaded, sig, checks, data=" + ".join(data) or "no rows")
-            artifact = self.artifacts.put(saved.path, filename=_artifact_filename(saved.path), progress=progress)
+                    try:
+                        checks.append(batch_from_data(sig, training_data, max_rows=COMPILE_MAX_ROWS))
+                        data.append(f"training data ({checks[-1].n_rows} rows, at most {COMPILE_MAX_ROWS})")
+                    except ShipyardError as exc:
+                        # Rows a request could not send are no check of serving; compiling is
+                        # never fatal, so the check goes on without them, and says so.
+                        data.append(f"not the training data ({exc.message})")
+                report("compiling", 0, None)
+                outcome = compile_model(
+                    loaded,
+                    sig,
+                    checks,
+                    data=" + ".join(data) or "no rows",
+                    progress=lambda done, total: report("verifying", done, total),
+                )
+            size = saved.path.stat().st_size
+
+            def stored(done: int) -> None:
+                report("storing", done, size)
+                if progress is not None:
+                    progress(done)
+
+            report("storing", 0, size)
+            artifact = self.artifacts.put(saved.path, filename=_artifact_filename(saved.path), progress=stored)
             compiled = self._put_compiled(outcome, Path(tmp)) if outcome is not None else None
             draft = VersionDraft(
                 flavor=fmt.name,
@@ -230,7 +279,13 @@ class RegistryService:
             )  # fmt: skip
             if marks:
                 merge_marks(self.store, name, marks, actor=actor, source=source_address)
-        logger.info("registered %s (flavor %s, sha256 %s)", version.ref, version.flavor, artifact.sha256[:12])
+        logger.info(
+            "registered %s (flavor %s, sha256 %s), serving %s",
+            version.ref,
+            version.flavor,
+            artifact.sha256[:12],
+            runtime_statement(version.serving_runtime, version.compile_error, _report_of(version)),
+        )
         return version
 
     def compile_version(
@@ -480,6 +535,14 @@ def _reconcile(from_sample: Signature, from_model: Signature) -> Signature:
     return Signature(kind="columns", inputs=from_sample.inputs, frame=False)
 
 
+def _check_output_names(names: Mapping[str, str] | None) -> dict[str, str] | None:
+    if names is None:
+        return None
+    if not isinstance(names, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in names.items()):
+        raise InvalidRequest("output names must map each output's name to the name it answers as")
+    return dict(names)
+
+
 def _check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     out = {}
     for key, value in metrics.items():
@@ -491,6 +554,10 @@ def _check_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
             raise InvalidRequest(f"metric {key!r} must be finite, got {value!r}")
         out[str(key)] = number
     return out
+
+
+def _report_of(version: ModelVersion) -> Mapping[str, Any] | None:
+    return version.compiled.report if version.compiled is not None else None
 
 
 def _artifact_filename(path: Path) -> str:

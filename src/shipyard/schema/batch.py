@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from shipyard.schema.signature import Signature, numpy_dtype
+from shipyard.schema.tabular import table_array, table_columns
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -39,6 +40,15 @@ class RawInput:
 class RawInputs:
     items: tuple[RawInput, ...]
     parameters: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_table(cls, data: Any) -> RawInputs:
+        """A table (``schema.tabular``) as a client request would decode: one named input
+        per column, or one unnamed ``[n, k]`` matrix."""
+        columns = table_columns(data)
+        if columns is not None:
+            return cls(tuple(RawInput(name, array) for name, array in columns.items()))
+        return cls((RawInput(None, table_array(data)),))
 
 
 class Batch:

@@ -12,6 +12,7 @@ import numpy as np
 from shipyard.errors import InvalidRequest
 from shipyard.schema.batch import RawInput, RawInputs
 from shipyard.schema.signature import Signature, numpy_dtype
+from shipyard.schema.tabular import head, table_array, table_columns
 
 
 def example_from_sample(signature: Signature, sample: Any, rows: int) -> dict[str, Any] | None:
@@ -20,19 +21,13 @@ def example_from_sample(signature: Signature, sample: Any, rows: int) -> dict[st
     if signature.kind != "columns":
         return None
     names = list(signature.input_names)
-    if hasattr(sample, "columns") and hasattr(sample, "iloc"):
-        head = sample.iloc[:rows]
-        columns = [head[n].to_numpy() if n in head.columns else None for n in names]
-        if any(c is None for c in columns):
+    columns = table_columns(head(sample, rows))
+    if columns is not None:
+        if any(n not in columns for n in names):
             raise InvalidRequest("the sample lacks some signature columns")
-        data = [list(row) for row in zip(*(c.tolist() for c in columns if c is not None), strict=True)]
-    elif isinstance(sample, Mapping):
-        data = [list(row) for row in zip(*(np.asarray(sample[n])[:rows].tolist() for n in names), strict=True)]
+        data = [list(row) for row in zip(*(columns[n].tolist() for n in names), strict=True)]
     else:
-        array = np.asarray(sample)
-        if array.ndim == 1:
-            array = array.reshape(-1, 1)
-        data = array[:rows].tolist()
+        data = table_array(sample)[:rows].tolist()
     return {"columns": names, "data": [[_json_value(v) for v in row] for row in data]}
 
 

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from shipyard.errors import InvalidRequest
+from shipyard.schema.tabular import is_frame, table_array, table_columns
 
 DTYPES: tuple[str, ...] = (
     "bool",
@@ -109,6 +110,9 @@ class Signature:
     frame: bool = False
     _index: dict[str, int] = field(default_factory=dict, init=False, repr=False, compare=False)
     _homogeneous: str | None = field(default=None, init=False, repr=False, compare=False)
+    _names: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
+    _dtypes: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
+    _numeric: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind not in ("columns", "tensors"):
@@ -122,15 +126,33 @@ class Signature:
             raise InvalidRequest("a columns signature has one scalar per row in each column")
         self._index.update({n: i for i, n in enumerate(names)})
         # Asked on every request: computed once.
-        dtypes = {f.dtype for f in self.inputs}
+        dtypes = frozenset(f.dtype for f in self.inputs)
         object.__setattr__(self, "_homogeneous", next(iter(dtypes)) if len(dtypes) == 1 else None)
+        object.__setattr__(self, "_names", tuple(names))
+        object.__setattr__(self, "_dtypes", dtypes)
+        object.__setattr__(self, "_numeric", tuple(f.name for f in self.inputs if f.dtype in NUMERIC_DTYPES))
 
     @property
     def input_names(self) -> tuple[str, ...]:
-        return tuple(f.name for f in self.inputs)
+        return self._names
+
+    @property
+    def numeric_names(self) -> tuple[str, ...]:
+        """The inputs of a numeric dtype (not bool, text or bytes), in signature order."""
+        return self._numeric
+
+    @property
+    def input_dtypes(self) -> frozenset[str]:
+        """The dtypes the inputs use, each once."""
+        return self._dtypes
 
     def position(self, name: str) -> int | None:
         return self._index.get(name)
+
+    @property
+    def index(self) -> dict[str, int]:
+        """Input name to its position (not to be changed: shared by every request)."""
+        return self._index
 
     @property
     def homogeneous_dtype(self) -> str | None:
@@ -164,29 +186,22 @@ class Signature:
 def infer_signature(sample: Any, *, feature_names: Sequence[str] | None = None) -> Signature:
     """Infer a ``columns`` signature from a sample of training inputs.
 
-    Accepts a pandas DataFrame (names and dtypes from its columns, ``frame=True``), a 2-D
-    numpy array or nested list (columns ``x0..x{k-1}`` unless ``feature_names`` are given),
-    or a mapping of column name to 1-D values. Columns whose sample holds NaN are nullable.
+    Accepts a table (``schema.tabular``): a pandas DataFrame (names and dtypes from its
+    columns, ``frame=True``), a mapping of column name to 1-D values or a list of records,
+    or a 2-D numpy array or nested list (columns ``x0..x{k-1}`` unless ``feature_names`` are
+    given). Columns whose sample holds NaN are nullable.
     """
-    if hasattr(sample, "dtypes") and hasattr(sample, "columns"):
-        fields = []
-        for name in sample.columns:
-            values = sample[name].to_numpy()
-            fields.append(_column_field(str(name), values))
-        return Signature(kind="columns", inputs=tuple(fields), frame=True)
-    if isinstance(sample, Mapping):
-        return Signature(
-            kind="columns",
-            inputs=tuple(_column_field(str(k), np.asarray(v)) for k, v in sample.items()),
-        )
-    array = np.asarray(sample)
-    if array.ndim == 1:
-        array = array.reshape(-1, 1)
-    if array.ndim != 2:
+    columns = table_columns(sample)
+    if columns is not None:
+        fields = tuple(_column_field(name, values) for name, values in columns.items())
+        return Signature(kind="columns", inputs=fields, frame=is_frame(sample))
+    try:
+        array = table_array(sample)
+    except InvalidRequest as exc:
         raise InvalidRequest(
-            f"cannot infer a table signature from a sample of shape {list(array.shape)}",
+            f"cannot infer a table signature from a sample of shape {list(np.shape(sample))}",
             hint="pass a 2-D sample (rows x columns) or declare the signature",
-        )
+        ) from exc
     k = array.shape[1]
     names = list(feature_names) if feature_names is not None else [f"x{i}" for i in range(k)]
     if len(names) != k:

@@ -10,6 +10,7 @@ field. The common case, every column of one numeric dtype, ends as one contiguou
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,9 @@ _SHOWN_NAMES = 5
 _TYPE_NAMES: dict[type, str] = {str: "string", bytes: "bytes", bool: "bool", int: "int", float: "float"}
 _NONE = type(None)
 
+_Column = tuple[str | None, np.ndarray, str | None]
+"""One column as validation sees it: its name, its values, the datatype the caller declared."""
+
 
 def validate_inputs(signature: Signature, raw: RawInputs, *, max_rows: int) -> Batch:
     """The Batch ``raw`` makes under ``signature``; SignatureMismatch or TooManyRows if none."""
@@ -35,6 +39,9 @@ def validate_inputs(signature: Signature, raw: RawInputs, *, max_rows: int) -> B
     if signature.kind == "tensors":
         return _tensors(signature, items, max_rows)
     k = len(signature.inputs)
+    if len(items) > 1 and any(item.column_names is not None for item in items):
+        columns, ready = _split_tables(signature, items)
+        return _named_columns(signature, columns, max_rows, ready=ready)
     if len(items) == 1:
         item = items[0]
         if item.column_names is not None:
@@ -50,7 +57,31 @@ def validate_inputs(signature: Signature, raw: RawInputs, *, max_rows: int) -> B
                 f"expected {k} columns, got one unnamed input of shape {list(item.array.shape)}",
                 hint=f"send one [n, {k}] input in signature column order, or one named input per column",
             )
-    return _named_columns(signature, items, max_rows)
+    return _named_columns(signature, [(i.name, i.array, i.declared_dtype) for i in items], max_rows)
+
+
+def _split_tables(signature: Signature, items: Sequence[RawInput]) -> tuple[list[_Column], frozenset[str]]:
+    """Tables beside other inputs (a decoder's block of numeric columns beside text ones)
+    as one input per column, each then checked as if it had come alone; and the columns
+    that need no check at all: a float table's, in their field's dtype, when one bulk test
+    finds every value finite."""
+    out: list[_Column] = []
+    ready: set[str] = set()
+    for item in items:
+        names = item.column_names
+        if names is None:
+            out.append((item.name, item.array, item.declared_dtype))
+            continue
+        array = item.array
+        if array.ndim != 2 or array.shape[1] != len(names):
+            raise MalformedRequest(f"{len(names)} column names for data of shape {list(array.shape)}")
+        # Iterating the transpose yields each column as a view, in C.
+        out.extend(zip(names, array.T, repeat(item.declared_dtype)))
+        if array.dtype.kind == "f" and array.size and np.isfinite(array).all():
+            held = array.dtype.name
+            index = signature.index
+            ready.update(n for n in names if n in index and signature.inputs[index[n]].dtype == held)
+    return out, frozenset(ready)
 
 
 def _table(signature: Signature, item: RawInput, max_rows: int) -> Batch:
@@ -58,8 +89,10 @@ def _table(signature: Signature, item: RawInput, max_rows: int) -> Batch:
     array = item.array
     if array.ndim != 2 or array.shape[1] != len(names):
         raise MalformedRequest(f"{len(names)} column names for data of shape {list(array.shape)}")
-    _check_names(signature.input_names, names, what="column")
-    order = [names.index(name) for name in signature.input_names]
+    order: list[int] | None = None
+    if names != signature.input_names:
+        _check_names(signature.input_names, names, what="column")
+        order = [names.index(name) for name in signature.input_names]
     return _matrix(signature, array, declared=item.declared_dtype, name=item.name, order=order, max_rows=max_rows)
 
 
@@ -94,30 +127,45 @@ def _matrix(
     return _assemble(signature, columns, matrix.shape[0])
 
 
-def _named_columns(signature: Signature, items: Sequence[RawInput], max_rows: int) -> Batch:
+def _named_columns(
+    signature: Signature, columns: list[_Column], max_rows: int, *, ready: frozenset[str] = frozenset()
+) -> Batch:
     specs = signature.inputs
-    by_name = _by_name(items, what="column")
+    by_name: dict[str, _Column] = {}
+    for column in columns:
+        name = column[0]
+        if name is None:
+            raise SignatureMismatch("every column needs a name when several are sent")
+        if name in by_name:
+            raise SignatureMismatch(f"column {name!r} is given twice")
+        by_name[name] = column
     _check_names(signature.input_names, list(by_name), what="column")
     n: int | None = None
-    first = ""
-    for item in items:
-        assert item.name is not None
-        shape = item.array.shape
+    first: str | None = None
+    for name, array, _ in columns:
+        shape = array.shape
         if not (len(shape) == 1 or (len(shape) == 2 and shape[1] == 1)):
-            raise SignatureMismatch(f"column {item.name!r}: expected shape [n] or [n, 1], got {list(shape)}")
+            raise SignatureMismatch(f"column {name!r}: expected shape [n] or [n, 1], got {list(shape)}")
         if n is None:
-            n, first = shape[0], item.name
+            n, first = shape[0], name
         elif shape[0] != n:
-            raise SignatureMismatch(f"columns differ in length: {first!r} has {n} rows, {item.name!r} {shape[0]}")
+            raise SignatureMismatch(f"columns differ in length: {first!r} has {n} rows, {name!r} {shape[0]}")
     assert n is not None
     _check_rows(n, max_rows)
-    columns = [(spec, by_name[spec.name].array.reshape(-1), by_name[spec.name].declared_dtype) for spec in specs]
-    return _assemble(signature, columns, n)
+    picked = [(spec, by_name[spec.name][1].reshape(-1), by_name[spec.name][2]) for spec in specs]
+    return _assemble(signature, picked, n, ready=ready)
 
 
-def _assemble(signature: Signature, columns: list[tuple[FieldSpec, np.ndarray, str | None]], n: int) -> Batch:
+def _assemble(
+    signature: Signature,
+    columns: list[tuple[FieldSpec, np.ndarray, str | None]],
+    n: int,
+    *,
+    ready: frozenset[str] = frozenset(),
+) -> Batch:
     converted = {
-        spec.name: _field(values, spec, declared, f"column {spec.name!r}") for spec, values, declared in columns
+        spec.name: values if spec.name in ready else _field(values, spec, declared, f"column {spec.name!r}")
+        for spec, values, declared in columns
     }
     homogeneous = signature.homogeneous_dtype
     if homogeneous is None or homogeneous in ("string", "bytes"):

@@ -32,6 +32,7 @@ from shipyard.registry.refs import check_alias, check_model_name, parse_version
 from shipyard.sdk.card_client import CardCalls
 from shipyard.sdk.governance_client import GovernanceCalls
 from shipyard.sdk.payloads import split_table, v2_request
+from shipyard.sdk.runtime_notice import notice
 
 VERSION_HEADER = "x-shipyard-model-version"
 SHA256_HEADER = "x-shipyard-sha256"
@@ -163,7 +164,9 @@ class Client(GovernanceCalls, CardCalls):
     def register(self, name: str, path: str | Path, *, sample: Any = None, **options: Any) -> dict[str, Any]:
         """Upload the file at ``path`` as the next version of ``name``; ``options`` are the
         registration metadata (flavor, description, metrics, params, tags, trust_pickle,
-        trusted_types, trust_code, parent_version, tier, pii). Returns the new version as JSON."""
+        trusted_types, trust_code, parent_version, tier, pii). Returns the new version as JSON,
+        with ``runtime_statement``: which runtime serves it and why; warns (``CompileNotice``)
+        when the native runtime serves because the compiled form was refused."""
         check_model_name(name)
         source = Path(path)
         files: dict[str, tuple[str, Any, str]] = {}
@@ -173,7 +176,9 @@ class Client(GovernanceCalls, CardCalls):
                 files["sample"] = ("sample.json", json.dumps(split_table(sample)).encode(), "application/json")
             if options:
                 files["metadata"] = ("metadata.json", json.dumps(options).encode(), "application/json")
-            return self._json("POST", f"/api/models/{name}/versions", files=files)
+            version = self._json("POST", f"/api/models/{name}/versions", files=files)
+        version["runtime_statement"] = notice(version)
+        return version
 
     def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
         path = f"/api/models/{check_model_name(name)}/aliases/{check_alias(alias)}"

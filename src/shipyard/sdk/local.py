@@ -20,9 +20,10 @@ from shipyard.flavors.base import LoadedModel
 from shipyard.registry.refs import ModelRef
 from shipyard.registry.service import RegistryService
 from shipyard.registry.types import ModelVersion
+from shipyard.schema.batch import RawInputs
 from shipyard.schema.signature import Signature
+from shipyard.schema.tabular import head, n_rows
 from shipyard.schema.validate import validate_inputs
-from shipyard.sdk.payloads import n_rows, raw_inputs
 
 SAMPLE_ROWS = 5
 """Rows taken from the training data as the sample when no sample is given."""
@@ -45,9 +46,9 @@ class LocalModel:
         return self.version.signature
 
     def predict_outputs(self, data: Any) -> dict[str, np.ndarray]:
-        """Every named output for ``data`` (DataFrame, 2-D array or dict of columns),
-        validated against the version's signature exactly as the server validates."""
-        batch = validate_inputs(self.signature, raw_inputs(data), max_rows=max(1, n_rows(data)))
+        """Every named output for ``data`` (a table: DataFrame, 2-D array, dict of columns or
+        records), validated against the version's signature exactly as the server validates."""
+        batch = validate_inputs(self.signature, RawInputs.from_table(data), max_rows=max(1, n_rows(data)))
         return dict(self._loaded.predict(batch))
 
     def predict(self, data: Any) -> np.ndarray:
@@ -70,11 +71,7 @@ def default_sample(sample: Any, training_x: Any) -> Any:
     """The sample to infer a signature from: the given one, else the first training rows."""
     if sample is not None or training_x is None:
         return sample
-    if hasattr(training_x, "iloc"):
-        return training_x.iloc[:SAMPLE_ROWS]
-    if isinstance(training_x, Mapping):
-        return {k: np.asarray(v)[:SAMPLE_ROWS] for k, v in training_x.items()}
-    return np.asarray(training_x)[:SAMPLE_ROWS]
+    return head(training_x, SAMPLE_ROWS)
 
 
 def register_with(
@@ -133,13 +130,20 @@ def register_model(
     home: str | Path | None = None,
     tier: str | None = None,
     pii: Mapping[str, str] | None = None,
+    output_names: Mapping[str, str] | None = None,
 ) -> ModelVersion:
     """Register ``model`` (a live object, or a path to a saved file) as the next version of
     ``name``. ``training_data`` is ``(X, y)`` or ``X``; its first rows are the sample when
     ``sample`` is not given. ``tier``: the risk tier of a new model; ``pii``: ``{field:
-    drop|hash|keep}`` marks merged into the model's serving controls."""
+    drop|hash|keep}`` marks merged into the model's serving controls; ``output_names``:
+    ``{graph output: name}`` for an ONNX file.
+
+    Warns with ``CompileNotice`` when the native runtime will serve because compiling was
+    tried and refused (the reason is in the warning)."""
+    from shipyard.sdk.runtime_notice import notice
+
     with _registry(home) as registry:
-        return register_with(
+        version = register_with(
             registry,
             name,
             model,
@@ -158,7 +162,10 @@ def register_model(
             compile=compile,
             tier=tier,
             pii=pii,
+            output_names=output_names,
         )
+    notice(version.to_dict(), stacklevel=3)
+    return version
 
 
 def load_model(ref: str, *, home: str | Path | None = None) -> LocalModel:

@@ -1,5 +1,5 @@
-"""Turning the tables users hold (DataFrame, 2-D array, dict of columns) into what the
-registry and the wire formats take: raw inputs, V2 requests, ``{"columns", "data"}`` JSON.
+"""Turning the tables users hold (``schema.tabular``: DataFrame, dict of columns, records,
+2-D array) into what the wire formats take: V2 requests, ``{"columns", "data"}`` JSON.
 
 Shared by the local SDK, the HTTP client, the CLI and the demo, so that a table means the
 same thing on every path.
@@ -8,51 +8,18 @@ same thing on every path.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from shipyard.errors import InvalidRequest
 from shipyard.protocol.datatypes import v2_datatype
-from shipyard.schema.batch import RawInput, RawInputs
-
-
-def _is_frame(data: Any) -> bool:
-    return hasattr(data, "columns") and hasattr(data, "iloc")
-
-
-def table_columns(data: Any) -> dict[str, np.ndarray] | None:
-    """Named 1-D columns of a DataFrame or a mapping; None for an unnamed array."""
-    if _is_frame(data):
-        return {str(c): data[c].to_numpy() for c in data.columns}
-    if isinstance(data, Mapping):
-        columns = {str(k): np.asarray(v) for k, v in data.items()}
-        if not columns or any(c.ndim != 1 for c in columns.values()):
-            raise InvalidRequest("a dict of columns needs at least one column, each a 1-D sequence")
-        return columns
-    return None
-
-
-def table_array(data: Any) -> np.ndarray:
-    """An unnamed table as a 2-D array (a 1-D array is one column)."""
-    array = np.asarray(data)
-    if array.ndim == 1:
-        array = array.reshape(-1, 1)
-    if array.ndim != 2:
-        raise InvalidRequest(
-            f"expected a table (2-D), got shape {list(array.shape)}",
-            hint="pass a DataFrame, a 2-D array or a dict of columns",
-        )
-    return array
+from shipyard.schema.batch import RawInputs
+from shipyard.schema.tabular import table_array, table_columns
 
 
 def raw_inputs(data: Any) -> RawInputs:
-    """``data`` decoded as a client request would be: named columns or one unnamed matrix."""
-    columns = table_columns(data)
-    if columns is not None:
-        return RawInputs(tuple(RawInput(name, array) for name, array in columns.items()))
-    return RawInputs((RawInput(None, table_array(data)),))
+    """``data`` decoded as a client request would be (``RawInputs.from_table``)."""
+    return RawInputs.from_table(data)
 
 
 def v2_request(data: Any) -> dict[str, Any]:
@@ -94,10 +61,3 @@ def _json_scalar(value: Any) -> Any:
     if isinstance(value, np.generic):
         return _json_scalar(value.item())
     return value
-
-
-def n_rows(data: Any) -> int:
-    columns = table_columns(data)
-    if columns is not None:
-        return len(next(iter(columns.values())))
-    return int(table_array(data).shape[0])

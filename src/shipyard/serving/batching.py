@@ -15,11 +15,20 @@ Isolation: if a merged call raises, its requests are retried one at a time in th
 thread, so only the request whose rows break the model fails. A request cancelled or timed
 out while queued is skipped; one cancelled during its call has its answer dropped.
 Models that are not row-independent (Python classes) are never merged, only queued.
+
+With a p99 target (``slo_p99_ms``), an ``SloTuner`` (``serving/slo.py``) chooses how many
+rows a call is worth holding for and how long, from the measured cost of calls and p99 of
+requests; the dispatcher may then hold a call also right after a busy one, never past the
+wait the tuner chose for its oldest request. When holding is not worth it, an idle model
+keeps the short adaptive wait above, unless p99 is already over the target. The rules
+above (a lone request is not held, the queue is bounded, a failing call is retried one
+request at a time) stay as they are.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import math
 import time
@@ -35,6 +44,7 @@ from shipyard.errors import ModelError, Overloaded, ShipyardError, Unavailable
 from shipyard.flavors.base import LoadedModel
 from shipyard.schema.batch import Batch, Outputs
 from shipyard.serving.events import BatchRecord
+from shipyard.serving.slo import SloTuner, TunedBatchRecord
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +71,8 @@ class BatchPolicy:
     max_queue: int = 512
     concurrency: int = 4
     """Calls at once when requests are not merged (one merged call already fills a core)."""
+    slo_seconds: float | None = None
+    """A p99 target: the batcher tunes its batch size and wait online (``serving/slo.py``)."""
 
     @classmethod
     def from_settings(cls, settings: Settings, model: str) -> BatchPolicy:
@@ -77,6 +89,7 @@ class BatchPolicy:
             max_wait_seconds=pick("max_batch_wait_ms") / 1000.0,
             max_queue=pick("max_queue"),
             concurrency=settings.inference_threads,
+            slo_seconds=None if pick("slo_p99_ms") is None else pick("slo_p99_ms") / 1000.0,
         )
 
 
@@ -137,6 +150,13 @@ class Batcher:
         self._mean_gap: float | None = None
         self._mean_compute: float | None = None
         self._mean_requests = 1.0
+        self._tuner = (
+            SloTuner(
+                policy.slo_seconds, max_rows=policy.max_batch_rows, max_wait_seconds=policy.max_wait_seconds, ref=ref
+            )
+            if policy.slo_seconds is not None and self.batching
+            else None
+        )
 
     # -- the request side ----------------------------------------------------------------
     async def submit(self, batch: Batch) -> Answer:
@@ -162,7 +182,11 @@ class Batcher:
         if self._task is None or self._task.done():
             # Also restarts a retired dispatcher for a request that resolved this version
             # just before an alias swap: it still runs here, then the dispatcher stops again.
-            self._task = asyncio.get_running_loop().create_task(self._dispatch(), name=f"shipyard-batcher-{self.ref}")
+            # A context of its own: the dispatcher serves every request, so its log lines (the
+            # SLO tuner's among them) must not carry the request id of the one that started it.
+            self._task = asyncio.get_running_loop().create_task(
+                self._dispatch(), name=f"shipyard-batcher-{self.ref}", context=contextvars.Context()
+            )
         # Cancelling the caller cancels this future; the dispatcher then skips or drops it.
         return await pending.future
 
@@ -207,8 +231,8 @@ class Batcher:
                 was_idle = not self._slots.locked()
                 await self._slots.acquire()
                 try:
-                    if was_idle and self.batching:
-                        await self._gather()
+                    if self.batching and (was_idle or self._tuner is not None):
+                        await self._gather(was_idle)
                     group = self._take()
                 except BaseException:
                     self._slots.release()
@@ -223,13 +247,13 @@ class Batcher:
             logger.exception("dispatcher of %s failed; failing its queued requests", self.ref)
             self._fail(self._take_all(), "could not run the request")
 
-    async def _gather(self) -> None:
+    async def _gather(self, idle: bool) -> None:
         """Wait briefly for more rows, only when arrivals are dense enough to pay off."""
-        wait = self._wait_budget()
+        wait, enough = self._wait_budget(idle)
         if wait <= 0:
             return
         deadline = time.perf_counter() + wait
-        while self._rows_waiting < self.policy.max_batch_rows:
+        while self._rows_waiting < enough:
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 return
@@ -239,13 +263,21 @@ class Batcher:
             except TimeoutError:
                 return
 
-    def _wait_budget(self) -> float:
+    def _wait_budget(self, idle: bool) -> tuple[float, int]:
+        """How long to wait, and for how many rows."""
         if self.policy.max_wait_seconds <= 0 or self._mean_compute is None or self._mean_gap is None:
-            return 0.0
-        budget = min(self.policy.max_wait_seconds, WAIT_FRACTION * self._mean_compute)
+            return 0.0, 0
         # The latest gap counts too: after a quiet spell the average still says "busy".
         expected_gap = max(self._mean_gap, self._last_gap or 0.0)
-        return budget if expected_gap < budget else 0.0
+        if self._tuner is not None and self._queue:
+            tuning = self._tuner.tuning
+            waited = time.perf_counter() - self._queue[0].enqueued
+            held = self._tuner.hold_for(expected_gap, waited=waited, rows=self._rows_waiting)
+            if held > 0 or not idle or tuning.saturated:
+                return held, tuning.batch_rows
+            # Not worth holding for: an idle model keeps the adaptive policy's short wait.
+        budget = min(self.policy.max_wait_seconds, WAIT_FRACTION * self._mean_compute)
+        return (budget if expected_gap < budget else 0.0), self.policy.max_batch_rows
 
     def _take(self) -> list[_Pending]:
         """The next call's requests: the head, then compatible ones in order while rows fit."""
@@ -303,16 +335,20 @@ class Batcher:
                 pending.future.set_result(Answer(result, own_compute, started - pending.enqueued, len(live)))
         self._mean_compute = _average(self._mean_compute, compute)
         self._mean_requests = _ALPHA * len(live) + (1 - _ALPHA) * self._mean_requests
+        rows = sum(p.batch.n_rows for p in live)
+        if self._tuner is not None:
+            self._tuner.observe(time.perf_counter(), rows, compute, (p.enqueued for p in live))
         self._on_batch(
-            BatchRecord(
+            TunedBatchRecord(
                 model=self._name,
                 version=self._version,
-                rows=sum(p.batch.n_rows for p in live),
+                rows=rows,
                 requests=len(live),
                 queue_seconds=started - min(p.enqueued for p in live),
                 compute_seconds=compute,
                 failed=failed,
                 isolated=isolated,
+                tuning=None if self._tuner is None else self._tuner.tuning,
             )
         )
 

@@ -23,6 +23,10 @@ The same watcher reads, in one query per poll, the lifecycle of every version of
 models (``registry/sql/lifecycle``): each served version's ``VersionNotice`` is updated in
 place (deprecation headers; a retired version answers 410 from then on), and a retired
 version that is not served answers 410 rather than 404.
+
+A management call that changes what is served calls :meth:`ModelManager.follow`: this
+worker refreshes and, with several workers, asks the others to (``serving/peers``), so the
+call answers only once every worker serves the change, or says which did not.
 """
 
 from __future__ import annotations
@@ -31,14 +35,15 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from shipyard.compile import runtime_statement
 from shipyard.config import Settings
-from shipyard.errors import ModelLoadError, ModelNotFound, NotFound, ShipyardError, VersionNotFound
+from shipyard.errors import ModelLoadError, ModelNotFound, NotFound, ShipyardError, Unavailable, VersionNotFound
 from shipyard.flavors.base import LoadedModel
 from shipyard.registry.deployment_types import DeploymentRevision
 from shipyard.registry.lifecycle import gone
@@ -47,47 +52,19 @@ from shipyard.registry.service import RegistryService, warm_up
 from shipyard.registry.types import RETIRED, ModelVersion, VersionLifecycle
 from shipyard.rollout.spec import DeploymentSpec
 from shipyard.rollout.split import Splitter
-from shipyard.schema.signature import Signature
 from shipyard.serving.batching import Batcher, BatchPolicy
 from shipyard.serving.deployments import ServedDeployment
 from shipyard.serving.events import BatchRecord, ModelStateObserver, notify_batch
 from shipyard.serving.notices import VersionNotice
+from shipyard.serving.peers import WorkerPeers
+from shipyard.serving.slots import ServedVersion, Slot
+
+# ServedVersion and Slot live in serving/slots; the data plane, shadows, failover and the
+# HTTP state import them from here.
+__all__ = ["ModelManager", "ServedVersion", "Slot"]
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class ServedVersion:
-    """A loaded, warmed-up model version, immutable once built."""
-
-    name: str
-    record: ModelVersion
-    model: LoadedModel
-    loaded_at: float
-    batcher: Batcher = field(compare=False, repr=False)
-    """Queues and runs this version's requests (never shared with another version)."""
-    notice: VersionNotice = field(compare=False, repr=False, default_factory=lambda: VersionNotice(""))
-    """Its lifecycle as requests see it (deprecation headers, retired): updated in place."""
-
-    @property
-    def version(self) -> int:
-        return self.record.version
-
-    @property
-    def signature(self) -> Signature:
-        return self.record.signature
-
-
-@dataclass
-class Slot:
-    ref: ModelRef
-    current: ServedVersion | None = None
-    failures: dict[int, tuple[float, str]] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.ref.name
 
 
 class ModelManager:
@@ -132,11 +109,21 @@ class ModelManager:
         self._refresh_lock = asyncio.Lock()
         # Versions loaded for another's sake (targets' fallback models), by reference text.
         self._side: dict[str, Slot] = {}
+        self._peers: WorkerPeers | None = None
+        self._started = False
+        self._refresh_after_start = False
         self.ready = False
+
+    def join_peers(self, peers: WorkerPeers) -> None:
+        """Before :meth:`start`: the other workers of this server, asked by :meth:`follow`."""
+        self._peers = peers
 
     # -- lifecycle ----------------------------------------------------------------------
     async def start(self, refs: Sequence[ModelRef]) -> None:
         """Load every reference; raise if any cannot be served (nothing half-started)."""
+        if self._peers is not None:
+            # Listening before loading: a change made while this worker loads is re-read below.
+            await self._peers.start(self._follow_here)
         for ref in refs:
             if ref.is_latest:
                 revision = await self._in_loader(self._live_revision, ref.name)
@@ -155,10 +142,15 @@ class ModelManager:
             # Aliases, deployments, and every served version's lifecycle.
             self._watcher = asyncio.create_task(self._watch(), name="shipyard-alias-watcher")
             await self._refresh_lifecycle()
+        self._started = True
+        if self._refresh_after_start:
+            await self.refresh()
         self.ready = True
 
     async def close(self) -> None:
         self.ready = False
+        if self._peers is not None:
+            self._peers.close()
         if self._watcher is not None:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -180,7 +172,9 @@ class ModelManager:
             deployment = self._deployments.get(name)
             if deployment is not None:
                 return deployment.resolve(version)
-            raise ModelNotFound(f"model {name!r} is not served here", hint="GET /v2/models or /v1/models lists them")
+            raise ModelNotFound(
+                f"model {name!r} is not served here", hint="GET /v1/models or POST /v2/repository/index lists them"
+            )
         if version is None:
             current = slots[0].current
             assert current is not None
@@ -233,6 +227,39 @@ class ModelManager:
         return slot.current if slot is not None else None
 
     # -- following aliases ---------------------------------------------------------------
+    async def follow(self, change: str, model: str | None = None, alias: str | None = None) -> None:
+        """Refresh now, here and in every other worker of this server, at once. Raises,
+        naming the workers and why, unless every worker's slots of ``model@alias`` serve
+        the alias's version: ``ModelLoadError`` when one could not load it, ``Unavailable``
+        when a worker did not answer in time. ``change`` (what the caller did) opens the message."""
+        silent: list[str] = []
+        if self._peers is None:
+            lagging = await self._follow_here(model, alias)
+        else:
+            here, (there, silent) = await asyncio.gather(
+                self._follow_here(model, alias), self._peers.ask_all(model, alias)
+            )
+            lagging = [f"worker {os.getpid()}: {problem}" for problem in here] + there
+        if not lagging and not silent:
+            return
+        message = f"{change}, but not every worker follows: {'; '.join(lagging + silent)}"[:2000]
+        hint = (
+            "the change is stored; a worker that did not follow keeps its version and retries "
+            f"within {self._retry_seconds:g}s (or at its next poll)"
+        )
+        raise (ModelLoadError if lagging else Unavailable)(message, hint=hint)
+
+    async def _follow_here(self, model: str | None, alias: str | None) -> list[str]:
+        if not self._started:
+            # Still loading, so not answering requests yet: it refreshes before it does.
+            self._refresh_after_start = True
+            return []
+        chosen = [s for s in self._slots if s.ref.follows_alias and s.name == model and s.ref.alias == alias]
+        for slot in chosen:
+            slot.failures.clear()  # an explicit move tries again at once
+        await self.refresh()
+        return [f"{slot.ref} {slot.lag}" for slot in chosen if slot.lag is not None]
+
     async def refresh(self) -> None:
         """Check every alias slot and every deployment's revision now; swap in what moved."""
         async with self._refresh_lock:
@@ -314,12 +341,15 @@ class ModelManager:
             aliases = await self._in_loader(self._service.store.aliases, slot.name)
         except ShipyardError as exc:
             logger.warning("cannot read aliases of %s: %s", slot.name, exc)
+            slot.lag = f"serves version {slot.current.version}: cannot read its aliases: {exc}"
             return
         target = aliases.get(slot.ref.alias)
+        slot.lag = None
         if target is None or target == slot.current.version:
             return
         failed = slot.failures.get(target)
         if failed is not None and time.monotonic() - failed[0] < self._retry_seconds:
+            slot.lag = f"serves version {slot.current.version}: version {target} failed to load: {failed[1]}"
             return
         old_served = slot.current
         old = old_served.version
@@ -329,6 +359,7 @@ class ModelManager:
             new = await self._load(slot.name, record)
         except ShipyardError as exc:
             slot.failures[target] = (time.monotonic(), str(exc))
+            slot.lag = f"serves version {old}: version {target} failed to load: {exc}"
             logger.error("version %d of %s failed to load; version %d keeps serving: %s", target, slot.name, old, exc)
             self._notify(slot.name, target, "failed")
             return
@@ -439,6 +470,7 @@ class ModelManager:
     # -- loading -------------------------------------------------------------------------
     async def _load(self, name: str, record: ModelVersion) -> ServedVersion:
         self._notify(name, record.version, "loading")
+        began = time.monotonic()
         try:
             model = await self._in_loader(self._load_and_warm, record)
         except ShipyardError:
@@ -446,6 +478,9 @@ class ModelManager:
         except Exception as exc:
             raise ModelLoadError(f"cannot load {record.ref}: {type(exc).__name__}: {exc}"[:500]) from exc
         self._notify(name, record.version, "ready")
+        logger.info(
+            "loaded %s (%s, %s) in %.1fs", record.ref, record.flavor, self._runtime(record), time.monotonic() - began
+        )
         batcher = Batcher(
             model,
             ref=record.ref,
@@ -462,6 +497,12 @@ class ModelManager:
 
     def _on_batch(self, record: BatchRecord) -> None:
         notify_batch(self._observers, record)
+
+    def _runtime(self, record: ModelVersion) -> str:
+        """Which form serves ``record``, and why, in a few words."""
+        if self._settings.runtime != "auto":
+            return f"{self._settings.runtime} runtime, as --runtime says"
+        return "runtime " + runtime_statement(record.serving_runtime, record.compile_error, None)
 
     def _load_and_warm(self, record: ModelVersion) -> LoadedModel:
         model = self._service.load_version(record, runtime=self._settings.runtime)
