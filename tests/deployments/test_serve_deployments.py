@@ -289,6 +289,29 @@ def test_a_new_revision_is_picked_up_under_load_without_failures(home: Path) -> 
     assert "deployment fraud now serves revision 2" in server.log_path.read_text(errors="replace")
 
 
+def test_a_move_through_the_api_reaches_every_worker_before_it_returns(home: Path) -> None:
+    # Two workers polling only every 30 s: only the workers' own acknowledgement can explain
+    # that no request after the PUT still reaches the old canary (fraud/2 at 10%).
+    settings = {"workers": "2", "alias_poll_seconds": "30"}
+    with LiveServer(home, ["fraud"], settings=settings) as server, server.client(timeout=30) as client:
+        spec = FRAUD.replace("fraud/2, role: canary, weight: 10", "fraud/3, role: canary, weight: 60")
+        put = client.put("/api/deployments/fraud", json={"spec": spec, "reason": "v3 instead of v2"})
+        assert put.status_code == 200, put.text
+        versions: Counter[str] = Counter()
+        for i in range(120):
+            # A new connection each time, so that both workers take requests.
+            response = httpx.post(
+                server.url + "/v2/models/fraud/infer",
+                json=v2_body(),
+                headers={**server.auth_headers, "X-Request-Id": f"after-{i}"},
+                timeout=30,
+            )
+            assert response.status_code == 200, response.text
+            versions[response.headers["x-shipyard-model-version"]] += 1
+    assert versions["2"] == 0, versions
+    assert versions["3"] > 30, versions
+
+
 def test_a_key_needs_the_scope_on_the_deployment_name(home: Path) -> None:
     with LiveServer(home, ["fraud", "ranker-ab"]) as server:
         on_ranker = create_key(home, "predictor", ["ranker"])

@@ -108,6 +108,8 @@ async def apply(request: Request) -> Response:
             expect_name=name,
         )
     )
+    if applied.changed:
+        await _apply_now(state, name)
     return JSONResponse(applied.to_dict())
 
 
@@ -298,14 +300,15 @@ async def _set_state(request: Request, change: Callable[..., dict[str, Any]]) ->
 
 
 async def _apply_now(state: AppState, name: str) -> None:
-    """This server applies a move at once when it serves the deployment (the others at their
-    next poll); a failure here is logged, the move is stored either way."""
+    """Every worker of this server applies a move before the call returns when it serves the
+    deployment (other servers at their next poll); a worker that cannot is logged, the move
+    is stored either way."""
     if state.manager.deployment(name) is None:
         return
     try:
-        await state.manager.refresh()
-    except Exception:  # the move is committed; serving follows at the next poll
-        logger.warning("deployment %s changed, but refreshing this server failed", name, exc_info=True)
+        await state.manager.follow(f"deployment {name} changed")
+    except Exception:  # the move is committed; a worker that did not follow does at its next poll
+        logger.warning("deployment %s changed, but not every worker of this server follows yet", name, exc_info=True)
 
 
 def _who(caller: Caller) -> dict[str, Any]:
