@@ -131,6 +131,8 @@ class Batcher:
     ) -> None:
         self.ref = ref
         self.policy = policy
+        self.last_wait_seconds = 0.0
+        """The longest the dispatcher chose to hold its latest call for more rows (0: at once)."""
         self.batching = policy.batching and model.row_independent
         self._model = model
         self._name = name
@@ -250,6 +252,7 @@ class Batcher:
     async def _gather(self, idle: bool) -> None:
         """Wait briefly for more rows, only when arrivals are dense enough to pay off."""
         wait, enough = self._wait_budget(idle)
+        self.last_wait_seconds = wait
         if wait <= 0:
             return
         deadline = time.perf_counter() + wait
