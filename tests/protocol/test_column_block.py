@@ -80,6 +80,14 @@ V2_JSON_CASES: dict[str, tuple[Signature, Any]] = {
         {"inputs": [_tensor("a", "FP32", [1], [1]), _tensor("b", "FP64", [1], [1]), _tensor("c", "FP64", [1], [1])]},
     ),
     "floats": (FLOATS, _cols(a=[1.5, 2], b=[3, 4], c=[0.5, 1e300])),
+    # Every value a JSON float: the one-pass path.
+    "only-floats": (FLOATS, _cols(a=[1.5, 2.0], b=[3.0, 4.25], c=[0.5, 1e300])),
+    "only-floats-fp32": (FLOATS, _cols("FP32", a=[1.5, 2.0], b=[3.0, 1e300], c=[0.5, 1.0])),
+    "only-floats-nan-not-nullable": (FLOATS, _cols(a=[float("nan"), 2.0], b=[3.0, 4.0], c=[5.0, 6.0])),
+    "only-floats-nan-nullable": (FLOATS, _cols(a=[1.0, 2.0], b=[3.0, 4.0], c=[float("nan"), 6.0])),
+    "only-floats-lengths-differ": (FLOATS, _cols(a=[1.0, 2.0], b=[3.0, 4.0], c=[5.0])),
+    "only-floats-int-signature": (INTS, _cols(a=[1.0, 2.0], b=[3.0, 4.0])),
+    "only-floats-int-datatype": (INTS, _cols("INT64", a=[1.0, 2.0], b=[3.0, 4.0])),
     "reordered": (FLOATS, _cols(c=[0.5, 1], a=[1.5, 2], b=[3, 4])),
     "ints-declared": (FLOATS, _cols("INT64", a=[1, 2], b=[3, 4], c=[5, 6])),
     "int-signature": (INTS, _cols("INT64", a=[1, 2], b=[3, 4])),
@@ -406,3 +414,10 @@ def test_mixed_rows_decode_as_numpy_would(case: str) -> None:
     else:
         got = (array.dtype.str, array.shape, array.tolist())
     assert got == _numpy_route(data)
+
+
+def test_v2_json_all_float_columns_become_one_table() -> None:
+    signature, request = V2_JSON_CASES["only-floats"]
+    raw = _v2(orjson.dumps(request), signature)
+    assert len(raw.items) == 1 and raw.items[0].name is None
+    assert raw.items[0].array.tolist() == [[1.5, 3.0, 0.5], [2.0, 4.25, 1e300]]

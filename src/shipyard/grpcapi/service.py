@@ -43,12 +43,11 @@ from shipyard.http.state import (
     prediction_key_from,
     timeout_from,
 )
-from shipyard.logs import ACCESS_LOGGER, REQUEST_ID
+from shipyard.logs import REQUEST_ID, access_line
 from shipyard.protocol.v2_metadata import encode_model_metadata
 from shipyard.registry.refs import check_model_name, parse_version
 
 logger = logging.getLogger(__name__)
-access_logger = logging.getLogger(ACCESS_LOGGER)
 
 SERVICE = "inference.GRPCInferenceService"
 IMPLEMENTED = ("ServerLive", "ServerReady", "ServerMetadata", "ModelReady", "ModelMetadata", "ModelInfer")
@@ -165,11 +164,12 @@ class InferenceService:
         caller = await self.gate.admit(call, INFER, model=name, opens=True)
         state = self.state
         target = state.target(name, version, headers=call.headers, request_id=call.request_id)
+        signature = target.served.signature
         if request.ByteSize() > self.offload_bytes:
             # As HTTP does for a large body: convert on a thread, the event loop keeps answering.
-            decoded = await asyncio.to_thread(decode_infer_request, request)
+            decoded = await asyncio.to_thread(decode_infer_request, request, signature)
         else:
-            decoded = decode_infer_request(request)
+            decoded = decode_infer_request(request, signature)
         timeout = timeout_from(call.headers)
         remaining = context.time_remaining()
         if remaining is not None:
@@ -225,22 +225,18 @@ class InferenceService:
         if not self.access_log:
             return
         path = f"/{SERVICE}/{call.method}"
-        access_logger.info(
-            "GRPC %s %s",
-            path,
-            code.name,
-            extra={
-                "fields": {
-                    "request_id": call.request_id,
-                    "method": "GRPC",
-                    "path": path,
-                    "status": status,
-                    "grpc_status": code.name,
-                    "duration_ms": round((time.perf_counter() - call.started) * 1000, 3),
-                    "client": call.source,
-                    "caller": call.caller.subject,
-                    **call.log_fields,
-                }
+        access_line(
+            f"GRPC {path} {code.name}",
+            {
+                "request_id": call.request_id,
+                "method": "GRPC",
+                "path": path,
+                "status": status,
+                "grpc_status": code.name,
+                "duration_ms": round((time.perf_counter() - call.started) * 1000, 3),
+                "client": call.source,
+                "caller": call.caller.subject,
+                **call.log_fields,
             },
         )
 

@@ -25,7 +25,9 @@ from shipyard.errors import MalformedRequest, SignatureMismatch
 from shipyard.protocol.bounds import MAX_ELEMENTS, check_shape, check_text
 from shipyard.protocol.datatypes import V2_TO_SIGNATURE, check_datatype, element_size, v2_datatype, wire_dtype
 from shipyard.protocol.v2_binary import read_tensor, tensor_bytes
+from shipyard.protocol.v2_tensors import BLOCK_DATATYPES
 from shipyard.schema.batch import Outputs, RawInput, RawInputs
+from shipyard.schema.signature import FLOAT_DTYPES, Signature
 
 CONTENTS_FIELD: dict[str, str] = {
     "BOOL": "bool_contents",
@@ -58,8 +60,10 @@ class GrpcInferRequest:
     """The inputs came as ``raw_input_contents`` (so the outputs go back raw)."""
 
 
-def decode_infer_request(request: pb.ModelInferRequest) -> GrpcInferRequest:
-    """The raw inputs, requested outputs and id of ``request``."""
+def decode_infer_request(request: pb.ModelInferRequest, signature: Signature | None = None) -> GrpcInferRequest:
+    """The raw inputs, requested outputs and id of ``request``; with the ``signature`` of the
+    version that will answer, the usual request (one raw numeric tensor per column) becomes
+    one block, as over HTTP."""
     if request.id:
         check_text(request.id, "'id'")
     if not request.inputs:
@@ -71,6 +75,14 @@ def decode_infer_request(request: pb.ModelInferRequest) -> GrpcInferRequest:
             hint="send raw contents for every input (in input order), or typed contents for every input",
         )
     parameters = parameter_values(request.parameters, "the inference request") if request.parameters else {}
+    block = _column_block(request, signature) if raws and signature is not None else None
+    if block is not None:
+        return GrpcInferRequest(
+            id=request.id,
+            inputs=RawInputs(items=(block,), parameters=parameters),
+            outputs=_requested(request.outputs),
+            raw=True,
+        )
     items: list[RawInput] = []
     seen: set[str] = set()
     for index, tensor in enumerate(request.inputs):
@@ -169,6 +181,51 @@ def _requested(outputs: Iterable[pb.ModelInferRequest.InferRequestedOutputTensor
             raise MalformedRequest(f"output {output.name!r} is requested twice")
         names.append(output.name)
     return tuple(names)
+
+
+def _column_block(request: pb.ModelInferRequest, signature: Signature) -> RawInput | None:
+    """The inputs of ``request`` as one ``[n, k]`` block when they are the commonest request of
+    all: one raw tensor of shape ``[n]`` per signature column, every one in the same numeric
+    datatype, each of the right size. None for anything else: the tensor-by-tensor path then
+    decodes the request and explains what is wrong. A block is accepted only when that path
+    would accept the same request with the same values (``v2_tensors.decode_column_block``)."""
+    tensors = request.inputs
+    k = len(signature.inputs)
+    if signature.kind != "columns" or len(tensors) != k:
+        return None
+    datatype = tensors[0].datatype
+    if datatype not in BLOCK_DATATYPES:
+        return None
+    declared = V2_TO_SIGNATURE[datatype]
+    if not signature.input_dtypes <= FLOAT_DTYPES | {declared}:
+        return None
+    index = signature.index
+    n = -1
+    size = 0
+    ordered: list[bytes] = [b""] * k
+    seen = 0
+    for tensor, raw in zip(tensors, request.raw_input_contents, strict=True):
+        if tensor.datatype != datatype or tensor.parameters or tensor.HasField("contents"):
+            return None
+        shape = tensor.shape
+        if len(shape) != 1:
+            return None
+        if n < 0:
+            n = shape[0]
+            if not 0 < n <= MAX_ELEMENTS:
+                return None
+            size = n * wire_dtype(datatype).itemsize
+        elif shape[0] != n:
+            return None
+        position = index.get(tensor.name)
+        if position is None or ordered[position] or len(raw) != size:
+            return None
+        ordered[position] = raw
+        seen += 1
+    if seen != k:
+        return None
+    block = np.frombuffer(b"".join(ordered), dtype=wire_dtype(datatype)).reshape(k, n).T
+    return RawInput(None, block, column_names=signature.input_names, declared_dtype=declared)
 
 
 def _raw(raw: bytes, datatype: str, shape: tuple[int, ...], name: str) -> np.ndarray:

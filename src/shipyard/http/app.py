@@ -8,6 +8,7 @@ inference fast lane → Starlette's exception handlers → the router.
 
 from __future__ import annotations
 
+import gc
 import ipaddress
 import logging
 from collections.abc import AsyncIterator, Sequence
@@ -104,6 +105,11 @@ def create_app(services: Services, refs: Sequence[ModelRef], *, access: AccessPo
             if grpc_front is not None:
                 await grpc_front.stop(0)
             raise
+        # What start-up made (the models, the libraries, their caches) lives as long as the
+        # server: out of the cycle collector's way, a full collection walks only what requests
+        # made since (~50 ms a pause otherwise, every few thousand requests, paid by every
+        # request in flight). Objects frozen here are still freed when no longer referenced.
+        gc.freeze()
         try:
             if grpc_front is not None:
                 await grpc_front.start()

@@ -16,6 +16,11 @@ forces that implementation). Each connection owns at most one timer at a time, a
 
 A request whose headers and body arrive in one read never arms the body timer, so the hot
 path costs what uvicorn's keep-alive timer cost: one ``call_later`` and one ``cancel``.
+
+uvicorn writes a response's header block and its body in two ``transport.write`` calls: two
+``send`` system calls and two packets, and the client wakes twice. ``JoinedWrites`` holds a
+small first write until the next one (the body, in the same event-loop step for an ordinary
+response) and sends both as one; whatever is held at the end of the step goes out then.
 """
 
 from __future__ import annotations
@@ -91,6 +96,56 @@ class _Refused(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
             self._timer.cancel()
+
+
+HOLD_BYTES = 16 * 1024
+"""A first write up to this size (a header block) waits for the next one; larger goes at once."""
+JOIN_BYTES = 64 * 1024
+"""A held write is copied in front of a next write up to this size, else sent before it."""
+
+
+class JoinedWrites:
+    """A response's transport, as its ``RequestResponseCycle`` sees it: the first small write
+    waits for the next (or for the end of the event-loop step, or a close), so a header block
+    and its body leave in one ``send``. Every other write goes straight through, in order."""
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+
+    def write(self, data: bytes) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if len(data) <= JOIN_BYTES:
+                self._transport.write(held + data)
+                return
+            self._transport.write(held)
+        elif len(data) <= HOLD_BYTES and self._loop is not None:
+            self._held = bytes(data)
+            self._loop.call_soon(self.flush)
+            self._loop = None  # type: ignore[assignment]  # only the first write is held
+            return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._transport.write(held)
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -169,7 +224,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self.timeout_keep_alive_task = None
         self._body_timer = False
         self._in_body = True
+        before = self.cycle
         super().on_headers_complete()
+        if self.cycle is not None and self.cycle is not before:  # not an upgrade
+            self.cycle.transport = cast(asyncio.Transport, JoinedWrites(self.transport, self.loop))
         self._requests_left -= 1
         if self._requests_left <= 0 and self.cycle is not None:
             self.cycle.keep_alive = False

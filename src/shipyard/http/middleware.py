@@ -46,13 +46,12 @@ from shipyard.governance.scopes import parse_patterns
 from shipyard.http.errors import error_response
 from shipyard.http.route_spec import OPEN, SMALL_BODY_BYTES, RouteSpec, RouteTable
 from shipyard.http.scope_check import check_scope
-from shipyard.logs import ACCESS_LOGGER, REQUEST_ID
+from shipyard.logs import REQUEST_ID, access_line
 from shipyard.monitoring import tracing
 from shipyard.monitoring.metrics import ServingMetrics
 from shipyard.serving.access import AccessPolicy
 
 logger = logging.getLogger(__name__)
-access_logger = logging.getLogger(ACCESS_LOGGER)
 
 REQUEST_ID_HEADER = b"x-request-id"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -262,22 +261,18 @@ class EdgeMiddleware:
         finally:
             self.metrics.observe_http(route_group(path), status)
             if self.access_log:
-                access_logger.info(
-                    "%s %s %d",
-                    method,
-                    path[:200],
-                    status,
-                    extra={
-                        "fields": {
-                            "request_id": request_id,
-                            "method": method,
-                            "path": path[:200],
-                            "status": status,
-                            "duration_ms": round((time.perf_counter() - t0) * 1000, 3),
-                            "client": source,
-                            "caller": caller.subject,
-                            **state.get("log_fields", {}),
-                        }
+                shown = path[:200]
+                access_line(
+                    f"{method} {shown} {status}",
+                    {
+                        "request_id": request_id,
+                        "method": method,
+                        "path": shown,
+                        "status": status,
+                        "duration_ms": round((time.perf_counter() - t0) * 1000, 3),
+                        "client": source,
+                        "caller": caller.subject,
+                        **state.get("log_fields", {}),
                     },
                 )
             if traced is not None:

@@ -32,6 +32,8 @@ class ServingMetrics:
     def __init__(self) -> None:
         self._children: dict[tuple[str, int, str], tuple[Any, Any, Any, Any]] = {}
         self._deployment_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._batch_children: dict[tuple[str, int], tuple[Any, Any, Any]] = {}
+        self._http_children: dict[tuple[str, int], Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ("model", "version", "protocol")
         self.requests = Counter(
@@ -220,10 +222,20 @@ class ServingMetrics:
 
     # BatchObserver (through the model manager): one record per model call
     def on_batch(self, record: BatchRecord) -> None:
-        version = str(record.version)
-        self.compute.labels(record.model, version).observe(record.compute_seconds)
-        self.batch_rows.labels(record.model, version).observe(record.rows)
-        self.batch_requests.labels(record.model, version).observe(record.requests)
+        key = (record.model, record.version)
+        children = self._batch_children.get(key)
+        if children is None:
+            version = str(record.version)
+            children = (
+                self.compute.labels(record.model, version),
+                self.batch_rows.labels(record.model, version),
+                self.batch_requests.labels(record.model, version),
+            )
+            self._batch_children[key] = children
+        compute, rows, requests = children
+        compute.observe(record.compute_seconds)
+        rows.observe(record.rows)
+        requests.observe(record.requests)
 
     # ModelStateObserver
     def on_model_state(self, model: str, version: int | None, state: str) -> None:
@@ -232,7 +244,11 @@ class ServingMetrics:
         self.models_loaded.labels(model, str(version)).set(1 if state == "ready" else 0)
 
     def observe_http(self, route: str, status: int) -> None:
-        self.http_requests.labels(route, f"{status // 100}xx").inc()
+        key = (route, status)
+        child = self._http_children.get(key)
+        if child is None:
+            child = self._http_children[key] = self.http_requests.labels(route, f"{status // 100}xx")
+        child.inc()
 
     def render(self) -> bytes:
         """The exposition text for ``/metrics``, aggregated across workers when there are several."""

@@ -32,7 +32,8 @@ _TENSOR_FIELDS = frozenset({"name", "shape", "datatype", "parameters", "data"})
 _BINARY_FIELDS = frozenset({"name", "shape", "datatype", "parameters"})
 _HEADER = itemgetter("name", "datatype", "shape")
 _FLOAT_TYPES = frozenset({int, float, type(None)})
-_BLOCK_DATATYPES = frozenset(name for name, sig in V2_TO_SIGNATURE.items() if sig not in ("bool", "bytes"))
+BLOCK_DATATYPES = frozenset(name for name, sig in V2_TO_SIGNATURE.items() if sig not in ("bool", "bytes"))
+"""The datatypes whose columns can travel together in one numeric block."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,7 @@ def decode_column_block(
     table = _uniform_columns(tensors, signature, binary)
     if table is not None:
         return (table,)
-    first = next((t for t in tensors if type(t) is dict and t.get("datatype") in _BLOCK_DATATYPES), None)
+    first = next((t for t in tensors if type(t) is dict and t.get("datatype") in BLOCK_DATATYPES), None)
     if first is None:
         return None
     datatype = first["datatype"]
@@ -192,7 +193,7 @@ def _uniform_columns(tensors: list[Any], signature: Signature, binary: memoryvie
     except KeyError:
         return None
     datatype = datatypes[0]
-    if datatype not in _BLOCK_DATATYPES or datatypes.count(datatype) != len(tensors):
+    if datatype not in BLOCK_DATATYPES or datatypes.count(datatype) != len(tensors):
         return None
     declared = V2_TO_SIGNATURE[datatype]
     if not signature.input_dtypes <= FLOAT_DTYPES | {declared}:
@@ -236,8 +237,18 @@ def _uniform_json(tensors: list[Any], positions: list[int], datatype: str, n: in
     return _json_block(data, datatype, n, nested=False)
 
 
+_FLOAT_ONLY = {float}
+
+
 def _json_block(columns: list[Any], datatype: str, n: int, *, nested: bool) -> np.ndarray | None:
     """``columns`` (one JSON list per column) as a ``[n, k]`` array of ``datatype``'s dtype."""
+    if not nested and wire_dtype(datatype).kind == "f" and set(map(len, columns)) == {n}:
+        # The usual request: every value a JSON float. One flat list of Python floats
+        # converts in one pass, and no value can be a boolean (or anything else) in disguise.
+        flat = list(chain.from_iterable(columns))
+        if set(map(type, flat)) == _FLOAT_ONLY:
+            block = np.array(flat, dtype=np.float64).reshape(len(columns), n)
+            return to_float(block, wire_dtype(datatype).newbyteorder("=")).T
     try:
         array = np.asarray(columns)
     except (ValueError, TypeError, OverflowError):

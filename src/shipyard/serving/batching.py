@@ -57,7 +57,12 @@ INLINE_COMPUTE_SECONDS = 0.0001
 """A row-independent model whose calls take less than this on average (a compiled linear
 model: ~10 µs) runs small calls on the event loop itself: handing it to a thread and back
 costs more than the call, and blocking the loop for well under a millisecond does not stop
-it accepting."""
+it accepting. Measured in the calling thread's CPU time: on a pool thread, a call's wall
+time also counts its wait for the GIL the busy event loop holds, which would keep a cheap
+model off the loop (and paying those waits) for good."""
+INLINE_WALL_SECONDS = 0.001
+"""...and whose calls also take less than this in wall time: a model that waits (on its own
+threads, on a remote service) costs its thread little CPU, yet must never hold the loop."""
 INLINE_MAX_ROWS = 32
 
 
@@ -151,6 +156,7 @@ class Batcher:
         self._last_gap: float | None = None
         self._mean_gap: float | None = None
         self._mean_compute: float | None = None
+        self._mean_cpu: float | None = None
         self._mean_requests = 1.0
         self._tuner = (
             SloTuner(
@@ -242,6 +248,13 @@ class Batcher:
                 if not group:
                     self._slots.release()
                     continue
+                if self._runs_inline(group):
+                    # On the loop, now: a task of its own would cost more than the call.
+                    try:
+                        self._run_inline(group)
+                    finally:
+                        self._slots.release()
+                    continue
                 call = asyncio.get_running_loop().create_task(self._call(group))
                 self._calls.add(call)
                 call.add_done_callback(self._call_done)
@@ -306,6 +319,12 @@ class Batcher:
         self._queue.extendleft(reversed(skipped))
         return group
 
+    def _run_inline(self, group: list[_Pending]) -> None:
+        live = [p for p in group if not p.future.done()]
+        if live:
+            started = time.perf_counter()
+            self._settle(live, started, _run_group(self._model, self.ref, [p.batch for p in live]))
+
     async def _call(self, group: list[_Pending]) -> None:
         live = [p for p in group if not p.future.done()]
         if not live:
@@ -313,12 +332,9 @@ class Batcher:
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         try:
-            if self._runs_inline(live):
-                results, compute, isolated = _run_group(self._model, self.ref, [p.batch for p in live])
-            else:
-                results, compute, isolated = await loop.run_in_executor(
-                    self._executor, _run_group, self._model, self.ref, [p.batch for p in live]
-                )
+            outcome = await loop.run_in_executor(
+                self._executor, _run_group, self._model, self.ref, [p.batch for p in live]
+            )
         except asyncio.CancelledError:
             self._fail(live, "is shutting down")
             raise
@@ -326,6 +342,11 @@ class Batcher:
             logger.warning("cannot run %s: %s", self.ref, exc)
             self._fail(live, "is shutting down")
             return
+        self._settle(live, started, outcome)
+
+    def _settle(self, live: list[_Pending], started: float, outcome: _Outcome) -> None:
+        """Answer each request of a finished call, then account for the call."""
+        results, compute, isolated, cpu = outcome.results, outcome.compute, outcome.isolated, outcome.cpu
         failed = 0
         for pending, (result, own_compute) in zip(live, results, strict=True):
             if isinstance(result, ShipyardError):
@@ -337,6 +358,7 @@ class Batcher:
             else:
                 pending.future.set_result(Answer(result, own_compute, started - pending.enqueued, len(live)))
         self._mean_compute = _average(self._mean_compute, compute)
+        self._mean_cpu = _average(self._mean_cpu, cpu)
         self._mean_requests = _ALPHA * len(live) + (1 - _ALPHA) * self._mean_requests
         rows = sum(p.batch.n_rows for p in live)
         if self._tuner is not None:
@@ -358,8 +380,10 @@ class Batcher:
     def _runs_inline(self, live: list[_Pending]) -> bool:
         return (
             self._model.row_independent
+            and self._mean_cpu is not None
+            and self._mean_cpu < INLINE_COMPUTE_SECONDS
             and self._mean_compute is not None
-            and self._mean_compute < INLINE_COMPUTE_SECONDS
+            and self._mean_compute < INLINE_WALL_SECONDS
             and sum(p.batch.n_rows for p in live) <= INLINE_MAX_ROWS
         )
 
@@ -409,9 +433,23 @@ def _merge_key(batch: Batch) -> Hashable:
     return batch.layout
 
 
-def _run_group(model: LoadedModel, ref: str, batches: list[Batch]) -> tuple[list[_Result], float, bool]:
-    """In a pool thread: the requests' outputs (or errors), model seconds, whether isolated."""
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """A finished model call: each request's outputs (or error), and what the call cost."""
+
+    results: list[_Result]
+    compute: float
+    """Seconds of the call."""
+    isolated: bool
+    """A merged call failed and its requests ran alone."""
+    cpu: float
+    """CPU seconds of the calling thread."""
+
+
+def _run_group(model: LoadedModel, ref: str, batches: list[Batch]) -> _Outcome:
+    """In a pool thread, or inline on the loop: the call of ``batches``, merged when more than one."""
     t0 = time.perf_counter()
+    cpu0 = time.thread_time()
     if len(batches) > 1:
         try:
             parts = split_outputs(model.predict(Batch.concat(batches)), [b.n_rows for b in batches])
@@ -420,9 +458,9 @@ def _run_group(model: LoadedModel, ref: str, batches: list[Batch]) -> tuple[list
             logger.warning("merged call of %s failed (%s); retrying its requests alone", ref, type(exc).__name__)
         if parts is not None:
             elapsed = time.perf_counter() - t0
-            return [(part, elapsed) for part in parts], elapsed, False
+            return _Outcome([(part, elapsed) for part in parts], elapsed, False, time.thread_time() - cpu0)
     results = [_predict_alone(model, ref, batch) for batch in batches]
-    return results, time.perf_counter() - t0, len(batches) > 1
+    return _Outcome(results, time.perf_counter() - t0, len(batches) > 1, time.thread_time() - cpu0)
 
 
 def _predict_alone(model: LoadedModel, ref: str, batch: Batch) -> _Result:
