@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint typecheck unit bench clean
+.PHONY: install demo test lint typecheck unit bench image clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,19 @@ test: lint typecheck unit
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/slo.py
+	$(BIN)/python benchmarks/batch_score.py
+
+# The container image (Dockerfile). Not part of `make test`: a machine without a container
+# engine still runs every test. CONTAINER_ENGINE=podman picks one; IMAGE_BUILD_ARGS adds
+# arguments, e.g. IMAGE_BUILD_ARGS='--build-arg EXTRAS=xgboost,lightgbm'.
+IMAGE            ?= shipyard:$(shell sed -n 's/^version = "\(.*\)"/\1/p' pyproject.toml)
+CONTAINER_ENGINE ?= $(firstword $(foreach e,docker podman,$(if $(shell command -v $(e) 2>/dev/null),$(e))))
+IMAGE_BUILD_ARGS ?=
+
+image:
+	@if [ -z "$(CONTAINER_ENGINE)" ]; then \
+		echo "make image: no container engine found (install docker or podman, or set CONTAINER_ENGINE)" >&2; exit 1; fi
+	$(CONTAINER_ENGINE) build $(IMAGE_BUILD_ARGS) -t $(IMAGE) .
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache benchmarks/results

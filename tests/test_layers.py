@@ -39,6 +39,9 @@ RANKS = {
     # Deployment specs, traffic splits and their checks against the registry; the serving
     # layer asks it which variant answers.
     "rollout": 6,
+    # Batch scoring: the data plane's validation and the serving runtime over files, beside
+    # serving (it needs neither the server's manager nor its batcher).
+    "batch": 6,
     "serving": 7,
     "monitoring": 8,
     "bootstrap": 9,

@@ -37,6 +37,7 @@ from shipyard.cli.policy import policy
 from shipyard.cli.predict import predict
 from shipyard.cli.privacy import erase, retention
 from shipyard.cli.review import review
+from shipyard.cli.score import score_command
 from shipyard.cli.serve import serve
 from shipyard.cli.verify import verify
 from shipyard.errors import ERRORS_BY_CODE, RemoteError, ShipyardError
@@ -109,6 +110,7 @@ cli.add_command(review)
 cli.add_command(approvals)
 cli.add_command(policy)
 cli.add_command(card)
+cli.add_command(score_command)
 
 
 def main(argv: list[str] | None = None) -> None:

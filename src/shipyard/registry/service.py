@@ -48,7 +48,7 @@ from shipyard.registry.provenance import Provenance
 from shipyard.registry.refs import ModelRef, check_model_name, parse_ref
 from shipyard.registry.sql.store import RegistryStore
 from shipyard.registry.types import RETIRED, ArtifactRef, CompiledArtifact, Lineage, ModelVersion, VersionDraft
-from shipyard.schema.batch import Batch
+from shipyard.schema.batch import Batch, misshapen_output
 from shipyard.schema.examples import example_from_sample, raw_inputs_from_example
 from shipyard.schema.signature import Signature, infer_signature
 from shipyard.schema.validate import validate_inputs
@@ -401,10 +401,9 @@ class RegistryService:
                 f"the model fails on its own sample: {type(exc).__name__}: {exc}"[:300],
                 hint="check that the sample has the columns and types the model was trained on",
             ) from exc
-        for spec in loaded.outputs:
-            got = outputs.get(spec.name)
-            if got is None or len(got) != batch.n_rows:
-                raise ModelRejected(f"the model's output {spec.name!r} does not have one row per input row")
+        misshapen = misshapen_output((spec.name for spec in loaded.outputs), outputs, batch.n_rows)
+        if misshapen is not None:
+            raise ModelRejected(f"the model's output {misshapen!r} does not have one row per input row")
 
     # -- reading ------------------------------------------------------------------------
     def resolve(self, ref: str | ModelRef) -> ModelVersion:

@@ -7,7 +7,7 @@ against a ``Signature`` and returns a ``Batch``: rows ready for a model, in sign
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +21,15 @@ if TYPE_CHECKING:
 
 Outputs = dict[str, np.ndarray]
 """A model's answer: output name to an array whose first dimension is the rows."""
+
+
+def misshapen_output(names: Iterable[str], outputs: Outputs, rows: int) -> str | None:
+    """The first of ``names`` that ``outputs`` lacks or does not answer with ``rows`` rows."""
+    for name in names:
+        got = outputs.get(name)
+        if got is None or len(got) != rows:
+            return name
+    return None
 
 
 @dataclass(frozen=True)

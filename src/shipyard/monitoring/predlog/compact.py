@@ -35,6 +35,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from shipyard.fs.durable import fsync_dir
 from shipyard.fs.locks import held_exclusively
 from shipyard.fs.pii_key import existing_pii_key
 from shipyard.monitoring.predlog import erased as erasures
@@ -156,7 +157,7 @@ class Compactor:
             for writer in writers.values():
                 writer.abort()
         path.unlink()
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
         return len(writers), rows
 
     def _write_chunk(self, path: Path, table: pa.Table, writers: dict[tuple[str, str], _PartWriter]) -> int:
@@ -232,7 +233,7 @@ class _PartWriter:
         with open(self.tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(self.tmp, self.final)
-        _fsync_dir(self.final.parent)
+        fsync_dir(self.final.parent)
         self._done = True
 
     def abort(self) -> None:
@@ -267,14 +268,6 @@ def _conform(table: pa.Table, schema: pa.Schema | None) -> pa.Table:
         else:
             columns.append(pa.nulls(table.num_rows, type=f.type))
     return pa.Table.from_arrays(columns, schema=schema)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class CompactionTask:

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from shipyard.fs.durable import fsync_dir
 from shipyard.monitoring.predlog.codec import MAGIC, valid_length_of
 
 logger = logging.getLogger(__name__)
@@ -38,14 +39,6 @@ _TEMP_SUFFIX = ".tmp"
 def writer_name() -> str:
     """This process's writer name: ``w<pid>-<start unix ms>``."""
     return f"w{os.getpid()}-{int(time.time() * 1000)}"
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:

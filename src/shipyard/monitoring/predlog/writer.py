@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from shipyard.config import Settings
 from shipyard.errors import StorageError
+from shipyard.fs.durable import fsync_dir
 from shipyard.monitoring.predlog.codec import encode_frame, iter_frames
 from shipyard.monitoring.predlog.record import Privacy, approx_bytes, encode_record
 from shipyard.monitoring.predlog.sampling import Sampler
@@ -37,7 +38,6 @@ from shipyard.monitoring.predlog.segments import (
     SPILLED,
     LogFile,
     Recovery,
-    fsync_dir,
     lock_for_replay,
     read_locked,
     recover,

@@ -27,13 +27,10 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
 
-import boto3
 import boto3.exceptions
 import botocore.exceptions
 from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 
 from shipyard.errors import IntegrityError, ShipyardError, StorageError
 from shipyard.fs.paths import check_relative_name, safe_join
@@ -51,6 +48,7 @@ from shipyard.registry.artifacts.base import (
     is_sha256,
     not_found,
 )
+from shipyard.registry.artifacts.s3_objects import MISSING_CODES, error_code, make_client, safe_endpoint, translate
 from shipyard.registry.types import ArtifactRef
 
 logger = logging.getLogger(__name__)
@@ -58,20 +56,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_MULTIPART_THRESHOLD = 64 * 1024 * 1024
 CACHE_TEMP = "cache:"
 """Prefix of the ``StoredTemp`` names of half-written downloads in the local cache."""
-_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
-_DENIED_CODES = frozenset({"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "403"})
 _COLD_CLASSES = frozenset({"GLACIER", "DEEP_ARCHIVE"})
 """Storage classes whose objects cannot be read (or copied) before an S3 RestoreObject."""
-_DIGEST_CODES = frozenset({"BadDigest", "XAmzContentChecksumMismatch", "XAmzContentSHA256Mismatch", "InvalidDigest"})
-
-
-def _safe_endpoint(endpoint_url: str | None) -> str:
-    """The endpoint without any user:password part, for messages."""
-    if not endpoint_url:
-        return "AWS S3"
-    parts = urlsplit(endpoint_url)
-    host = parts.hostname or "?"
-    return f"{parts.scheme}://{host}:{parts.port}" if parts.port else f"{parts.scheme}://{host}"
 
 
 class _HashingReader:
@@ -116,19 +102,9 @@ class S3ArtifactStore(ArtifactStore):
         """The storage class of archived copies (``STANDARD_IA``, ``GLACIER_IR``, ...); None: the bucket's default."""
         self.prefix = check_relative_name(prefix) if prefix.strip("/") else ""
         self.url = f"s3://{bucket}/{self.prefix}" if self.prefix else f"s3://{bucket}"
-        self._endpoint = _safe_endpoint(endpoint_url)
+        self._endpoint = safe_endpoint(endpoint_url)
         self._multipart_threshold = multipart_threshold
-        if client is None:
-            # Path-style addressing: custom endpoints (MinIO, moto, Ceph) rarely have
-            # wildcard DNS for virtual-hosted bucket names.
-            config = Config(
-                s3={"addressing_style": "path"} if endpoint_url else {},
-                retries={"max_attempts": 5, "mode": "standard"},
-                connect_timeout=10,
-                read_timeout=60,
-            )
-            client = boto3.session.Session().client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
-        self._client = client
+        self._client = client if client is not None else make_client(endpoint_url, region)
         try:
             cache_dir.mkdir(parents=True, exist_ok=True)
             self._cache = safe_join(cache_dir, "artifacts")
@@ -151,45 +127,15 @@ class S3ArtifactStore(ArtifactStore):
         return f"s3://{self.bucket}/{key}"
 
     def _translate(self, exc: Exception, op: str, key: str, sha256: str | None = None) -> ShipyardError:
-        where = self._where(key)
-        if isinstance(exc, botocore.exceptions.ClientError):
-            error = exc.response.get("Error", {})
-            code = str(error.get("Code", "unknown"))
-            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
-            if code in _MISSING_CODES and sha256 is not None:
-                return not_found(sha256, self.url)
-            if code == "NoSuchBucket":
-                return StorageError(f"S3 {op} of {where} failed: bucket {self.bucket!r} does not exist")
-            if code in _DENIED_CODES:
-                return StorageError(
-                    f"S3 {op} of {where} was denied ({code})",
-                    hint="check the AWS credentials (environment, ~/.aws) and the bucket policy",
-                )
-            if code == "InvalidObjectState":
-                return StorageError(
-                    f"S3 {op} of {where} failed: the object is in cold storage",
-                    hint="request it back with S3 RestoreObject (aws s3api restore-object), then retry",
-                )
-            if code in _DIGEST_CODES:
-                return IntegrityError(
-                    f"S3 {op} of {where} failed the digest check ({code})",
-                    hint="the bytes changed in transit or the source changed during upload; retry",
-                )
-            return StorageError(f"S3 {op} of {where} failed: {code} (HTTP {status})")
-        if isinstance(exc, botocore.exceptions.NoCredentialsError | botocore.exceptions.PartialCredentialsError):
-            return StorageError(
-                f"S3 {op} of {where} failed: no usable AWS credentials",
-                hint="set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or configure a profile",
-            )
-        if isinstance(exc, botocore.exceptions.EndpointConnectionError | botocore.exceptions.ConnectionError):
-            return StorageError(f"S3 {op} of {where} failed: cannot reach {self._endpoint}")
-        return StorageError(f"S3 {op} of {where} failed: {type(exc).__name__}")
+        if error_code(exc) in MISSING_CODES and sha256 is not None:
+            return not_found(sha256, self.url)
+        return translate(exc, op, self.bucket, key, endpoint=self._endpoint)
 
     def _head(self, key: str) -> dict[str, Any] | None:
         try:
             response: dict[str, Any] = self._client.head_object(Bucket=self.bucket, Key=key)
         except botocore.exceptions.ClientError as exc:
-            if str(exc.response.get("Error", {}).get("Code")) in _MISSING_CODES:
+            if error_code(exc) in MISSING_CODES:
                 return None
             raise self._translate(exc, "head", key) from exc
         except botocore.exceptions.BotoCoreError as exc:
