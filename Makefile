@@ -26,7 +26,8 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	# One test process per core (at most 4): the suite waits on real servers and databases.
-	$(BIN)/pytest -n auto --maxprocesses 4
+	# loadgroup: tests marked xdist_group("ray") share one worker (and its one Ray cluster).
+	$(BIN)/pytest -n auto --maxprocesses 4 --dist loadgroup
 
 test: lint typecheck unit
 

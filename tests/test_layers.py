@@ -48,6 +48,8 @@ RANKS = {
     "http": 10,
     # OIP V2 over gRPC: a front end beside http, sharing its app state.
     "grpcapi": 10,
+    # The Ray engine: the same app (http) in a Ray Serve ingress, model calls in replicas.
+    "ray": 10,
     "sdk": 11,
     "cli": 12,
     "__main__": 13,
@@ -66,6 +68,7 @@ FRAMEWORKS = {
     "alembic": {"registry"},
     "boto3": {"registry"},
     "botocore": {"registry"},
+    "ray": {"ray"},
 }
 
 

@@ -32,6 +32,14 @@ class ModelSettings(BaseModel):
     max_batch_wait_ms: float | None = Field(default=None, ge=0, le=1000)
     max_queue: int | None = Field(default=None, ge=1)
     slo_p99_ms: float | None = Field(default=None, gt=0, le=60_000)
+    # The Ray engine (``shipyard serve --engine ray``, ``shipyard/ray/options.py``): this
+    # model's Ray Serve deployment. Left out: one replica of one CPU, no autoscaling.
+    min_replicas: int | None = Field(default=None, ge=0, le=1000)
+    max_replicas: int | None = Field(default=None, ge=1, le=1000)
+    target_ongoing_requests: float | None = Field(default=None, gt=0, le=10_000)
+    """Requests in flight per replica that Ray Serve's autoscaler aims for."""
+    num_cpus: float | None = Field(default=None, ge=0, le=1024)
+    """CPUs each replica reserves on the cluster (fractions allowed)."""
 
 
 class Settings(BaseModel):

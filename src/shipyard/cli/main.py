@@ -39,6 +39,7 @@ from shipyard.cli.privacy import erase, retention
 from shipyard.cli.review import review
 from shipyard.cli.score import score_command
 from shipyard.cli.serve import serve
+from shipyard.cli.status import status
 from shipyard.cli.verify import verify
 from shipyard.errors import ERRORS_BY_CODE, RemoteError, ShipyardError
 
@@ -111,6 +112,7 @@ cli.add_command(approvals)
 cli.add_command(policy)
 cli.add_command(card)
 cli.add_command(score_command)
+cli.add_command(status)
 
 
 def main(argv: list[str] | None = None) -> None:

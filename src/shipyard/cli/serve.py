@@ -94,9 +94,25 @@ def _help(text: str, setting: str) -> str:
     default=None,
     help=_help("Allow a non-loopback --host while some route is anonymous (warned at every start).", "insecure_open"),
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: this machine's server; ray: a Ray Serve application (docs/scale-out.md).",
+)
+@click.option(
+    "--address",
+    default="local",
+    show_default=True,
+    help="With --engine ray: local (a single-node Ray started here, on loopback), auto (the cluster "
+    "on this machine), HOST:PORT (a head) or ray://HOST:PORT (Ray Client).",
+)
 def serve(
     *,
     refs: tuple[str, ...],
+    engine: str,
+    address: str,
     host: str | None,
     port: int | None,
     grpc_port: int | None,
@@ -140,6 +156,8 @@ def serve(
         "open_inference": open_inference,
         "insecure_open": insecure_open,
     }
+    if engine == "local" and address != "local":
+        raise InvalidRequest("--address applies to --engine ray", hint="add --engine ray, or drop --address")
     parsed = [parse_ref(ref) for ref in refs]
     names = [ref.name for ref in parsed]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -165,6 +183,11 @@ def serve(
                     hint=f"run 'shipyard models compile {version.ref}', or serve with --runtime auto",
                 )
         settings = services.settings
+    if engine == "ray":
+        from shipyard.cli.serve_ray import serve_on_ray
+
+        serve_on_ray(settings, list(refs), overrides, address)
+        return
     run_server(settings, parsed)
 
 
