@@ -6,6 +6,7 @@ project's scikit-learn version, so a model pickled here loads there unchanged.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -69,6 +70,16 @@ class Venv:
     def ensure(self, log_dir: Path) -> None:
         if self.ok():
             return
+        # Several processes (pytest workers, two benchmark runs) may want the same venv at once:
+        # one builds it, the others wait and then find it built.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with (self.path.parent / f".{self.name}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if self.ok():
+                return
+            self._build(log_dir)
+
+    def _build(self, log_dir: Path) -> None:
         log = log_dir / f"venv-{self.name}.log"
         system_python = shutil.which("python3")
         if system_python is None:
