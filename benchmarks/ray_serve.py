@@ -1,7 +1,9 @@
 """Shipyard on Ray against plain Ray Serve and against local `shipyard serve` (issue 11 §2).
 
-One scikit-learn LogisticRegression on 20 numeric columns (benchmarks/models.py's data), one-row
-requests, wrk at c16 on loopback, on this machine:
+One scikit-learn LogisticRegression on 20 numeric columns (benchmarks/models.py's data, fitted on the
+numpy array), one-row requests as one `[1, 20]` FP64 tensor, anonymous (`open_inference`), Shipyard's
+access log off: the fastest form, not the per-column form a DataFrame-trained model's metadata
+advertises. wrk at c16 on loopback, on this machine:
 
 - plain Ray Serve: a deployment wrapping the fitted model (`await request.json()`, `predict`,
   a JSON answer), one replica of one CPU: Ray Serve's own per-request overhead;

@@ -81,7 +81,7 @@ def _parse(text: pa.Array, spec: FieldSpec) -> tuple[pa.Array, np.ndarray | None
     try:
         return pc.cast(values, kind), None
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
+        pass  # not every value is clean text of the type: trimmed and parsed one by one below
     values = pc.utf8_trim_whitespace(values)
     present = ~_mask(missing)
     if target == "bool":

@@ -109,12 +109,13 @@ class JoinedWrites:
     waits for the next (or for the end of the event-loop step, or a close), so a header block
     and its body leave in one ``send``. Every other write goes straight through, in order."""
 
-    __slots__ = ("_held", "_loop", "_transport")
+    __slots__ = ("_first", "_held", "_loop", "_transport")
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         self._transport = transport
         self._loop = loop
         self._held: bytes | None = None
+        self._first = True
 
     def write(self, data: bytes) -> None:
         held = self._held
@@ -124,11 +125,12 @@ class JoinedWrites:
                 self._transport.write(held + data)
                 return
             self._transport.write(held)
-        elif len(data) <= HOLD_BYTES and self._loop is not None:
+        elif self._first and len(data) <= HOLD_BYTES:
+            self._first = False  # only a response's first write is held
             self._held = bytes(data)
             self._loop.call_soon(self.flush)
-            self._loop = None  # type: ignore[assignment]  # only the first write is held
             return
+        self._first = False
         self._transport.write(data)
 
     def flush(self) -> None:
