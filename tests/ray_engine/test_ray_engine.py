@@ -12,7 +12,7 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -183,12 +183,12 @@ def test_canary_split_holds_its_weight_over_5000_requests(ray_app: RayApp) -> No
 # -- an alias swap under load ---------------------------------------------------------------------
 
 
-def test_alias_swap_under_load_fails_no_request(ray_app: RayApp) -> None:
-    swapped_at: list[float] = []
-    stop_after = 3.0
+def _load_during(ray_app: RayApp, event: Callable[[], None], after_seconds: float) -> Any:
+    """Inference load (8 in flight) from 1.5 s before ``event`` until ``after_seconds`` past it."""
+    happened_at: list[float] = []
 
     def done() -> bool:
-        return bool(swapped_at) and time.monotonic() - swapped_at[0] > stop_after
+        return bool(happened_at) and time.monotonic() - happened_at[0] > after_seconds
 
     result: dict[str, Any] = {}
     worker = threading.Thread(
@@ -199,11 +199,15 @@ def test_alias_swap_under_load_fails_no_request(ray_app: RayApp) -> None:
     worker.start()
     try:
         time.sleep(1.5)
-        set_alias(ray_app.home, "lr", "production", 2)
-        swapped_at.append(time.monotonic())
+        event()
+        happened_at.append(time.monotonic())
     finally:
         worker.join(timeout=120)
-    load = result["load"]
+    return result["load"]
+
+
+def test_alias_swap_under_load_fails_no_request(ray_app: RayApp) -> None:
+    load = _load_during(ray_app, lambda: set_alias(ray_app.home, "lr", "production", 2), after_seconds=3.0)
     seen = Counter(load.versions)
     print(f"\nalias swap under load: {len(load.statuses)} requests, versions {dict(seen)}, failed {len(load.failed)}")
     assert load.failed == []
@@ -226,25 +230,7 @@ def test_sigkill_of_a_replica_under_load(ray_app: RayApp) -> None:
     before = _replica_pids("lr")
     assert len(before) == 2
     victim = min(before)
-    killed_at: list[float] = []
-
-    def done() -> bool:
-        return bool(killed_at) and time.monotonic() - killed_at[0] > 4.0
-
-    result: dict[str, Any] = {}
-    worker = threading.Thread(
-        target=lambda: result.update(
-            load=run_load(ray_app.url, "/v2/models/lr/infer", ray_app.headers, until=done, concurrency=8)
-        )
-    )
-    worker.start()
-    try:
-        time.sleep(1.5)
-        os.kill(victim, signal.SIGKILL)
-        killed_at.append(time.monotonic())
-    finally:
-        worker.join(timeout=120)
-    load = result["load"]
+    load = _load_during(ray_app, lambda: os.kill(victim, signal.SIGKILL), after_seconds=4.0)
     print(
         f"\nSIGKILL of replica {victim} under load (8 in flight): {len(load.statuses)} requests, "
         f"{len(load.failed)} failed {Counter(load.failed)}"
