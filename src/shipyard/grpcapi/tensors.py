@@ -25,9 +25,9 @@ from shipyard.errors import MalformedRequest, SignatureMismatch
 from shipyard.protocol.bounds import MAX_ELEMENTS, check_shape, check_text
 from shipyard.protocol.datatypes import V2_TO_SIGNATURE, check_datatype, element_size, v2_datatype, wire_dtype
 from shipyard.protocol.v2_binary import read_tensor, tensor_bytes
-from shipyard.protocol.v2_tensors import BLOCK_DATATYPES
+from shipyard.protocol.v2_tensors import block_dtype
 from shipyard.schema.batch import Outputs, RawInput, RawInputs
-from shipyard.schema.signature import FLOAT_DTYPES, Signature
+from shipyard.schema.signature import Signature
 
 CONTENTS_FIELD: dict[str, str] = {
     "BOOL": "bool_contents",
@@ -194,10 +194,8 @@ def _column_block(request: pb.ModelInferRequest, signature: Signature) -> RawInp
     if signature.kind != "columns" or len(tensors) != k:
         return None
     datatype = tensors[0].datatype
-    if datatype not in BLOCK_DATATYPES:
-        return None
-    declared = V2_TO_SIGNATURE[datatype]
-    if not signature.input_dtypes <= FLOAT_DTYPES | {declared}:
+    declared = block_dtype(signature, datatype)
+    if declared is None:
         return None
     index = signature.index
     n = -1

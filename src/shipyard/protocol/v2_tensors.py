@@ -36,6 +36,16 @@ BLOCK_DATATYPES = frozenset(name for name, sig in V2_TO_SIGNATURE.items() if sig
 """The datatypes whose columns can travel together in one numeric block."""
 
 
+def block_dtype(signature: Signature, datatype: Any) -> str | None:
+    """The signature dtype that columns sent as ``datatype`` declare, when all of
+    ``signature``'s columns can take them as one numeric block (validation then only casts to
+    a float or keeps the dtype); None otherwise."""
+    if datatype not in BLOCK_DATATYPES:
+        return None
+    declared = V2_TO_SIGNATURE[datatype]
+    return declared if signature.input_dtypes <= FLOAT_DTYPES | {declared} else None
+
+
 @dataclass(frozen=True, slots=True)
 class DecodedTensor:
     name: str
@@ -193,10 +203,8 @@ def _uniform_columns(tensors: list[Any], signature: Signature, binary: memoryvie
     except KeyError:
         return None
     datatype = datatypes[0]
-    if datatype not in BLOCK_DATATYPES or datatypes.count(datatype) != len(tensors):
-        return None
-    declared = V2_TO_SIGNATURE[datatype]
-    if not signature.input_dtypes <= FLOAT_DTYPES | {declared}:
+    declared = block_dtype(signature, datatype)
+    if declared is None or datatypes.count(datatype) != len(tensors):
         return None
     shape = shapes[0]
     if type(shape) is not list or len(shape) != 1 or shapes.count(shape) != len(tensors):
