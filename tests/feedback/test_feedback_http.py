@@ -88,6 +88,9 @@ def test_feedback_by_the_callers_own_key(server: LiveServer) -> None:
     assert response.json()["request_id"] == rid
     # The latest prediction with the key wins.
     newer, _ = predict(server, "clf", key="order-17", seed=6)
+    # "Latest" is the latest logged: in batch mode a record reaches the log a flush or so after
+    # its answer. Feedback by request id waits for it (a miss is looked up again).
+    assert post(server, {"request_id": newer, "outcomes": {"revenue": 4}}).status_code == 201
     assert post(server, {"key": "order-17", "label": 1}).json()["request_id"] == newer
     # Another caller's key is not this caller's: 404.
     other = key_for(server, "predictor")
